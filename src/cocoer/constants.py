@@ -1,0 +1,23 @@
+"""Class vocabularies, level names and image statistics shared across the package."""
+
+from __future__ import annotations
+
+#: The 26 EMOTIC categories in the canonical order (METHOD.md section 8).
+EMOTIC_CATEGORIES: tuple[str, ...] = (
+    "Affection", "Anger", "Annoyance", "Anticipation", "Aversion", "Confidence",
+    "Disapproval", "Disconnection", "Disquietment", "Doubt/Confusion", "Embarrassment",
+    "Engagement", "Esteem", "Excitement", "Fatigue", "Fear", "Happiness", "Pain", "Peace",
+    "Pleasure", "Sadness", "Sensitivity", "Suffering", "Surprise", "Sympathy", "Yearning",
+)  # fmt: skip
+
+#: The 7 CAER-S classes, in the (alphabetical) order of the dataset folders.
+CAER_S_CLASSES: tuple[str, ...] = (
+    "Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise",
+)  # fmt: skip
+
+#: Levels in the order the workspace indexes them: Z = {c, b, h} (METHOD.md section 4).
+LEVELS: tuple[str, ...] = ("context", "body", "head")
+LEVEL_SHORT: dict[str, str] = {"context": "c", "body": "b", "head": "h"}
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

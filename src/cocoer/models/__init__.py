@@ -1,0 +1,1 @@
+"""Model parts: backbones, hierarchical feature extraction, V-I alignment, heads."""

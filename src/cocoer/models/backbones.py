@@ -1,0 +1,113 @@
+"""Per-level CNN backbones of the HFE (METHOD.md section 2; ablation Table 3).
+
+Each backbone maps a window [B, 3, S, S] to a feature map [B, C, S/32, S/32] (7 x 7 x 2048
+for ResNet-50 at 224). Weights are loaded the way torchvision loads them:
+
+- ``pretrained: true``: torchvision's ImageNet weights (downloaded by torchvision into the
+  torch hub cache on a machine with internet);
+- ``weights_path: FILE``: a local state dict (torchvision's layout; the classifier keys
+  are ignored), for machines without internet;
+- neither: random initialisation (tests, the smoke experiment).
+
+``tiny_cnn`` is the project's own four-layer network (stride 16) for tests and the CPU
+smoke run; it has no pretrained weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+#: name -> (torchvision constructor, weights enum name, output channels)
+TORCHVISION_BACKBONES: dict[str, tuple[str, str, int]] = {
+    "resnet18": ("resnet18", "ResNet18_Weights", 512),
+    "resnet34": ("resnet34", "ResNet34_Weights", 512),
+    "resnet50": ("resnet50", "ResNet50_Weights", 2048),
+    "resnet101": ("resnet101", "ResNet101_Weights", 2048),
+    "resnet152": ("resnet152", "ResNet152_Weights", 2048),
+    "vgg16": ("vgg16", "VGG16_Weights", 512),
+    "densenet161": ("densenet161", "DenseNet161_Weights", 2208),
+}
+BACKBONES: tuple[str, ...] = (*TORCHVISION_BACKBONES, "tiny_cnn")
+
+
+class TinyCNN(nn.Module):
+    """Four conv-BN-ReLU stages with stride 2 each: [B,3,S,S] -> [B, width*8, S/16, S/16]."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        chans = [3, width, width * 2, width * 4, width * 8]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
+            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        self.body = nn.Sequential(*layers)
+        self.out_channels = chans[-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class TorchvisionTrunk(nn.Module):
+    """A torchvision classifier without its pooling and classifier: a feature-map extractor."""
+
+    def __init__(self, name: str, model: nn.Module, out_channels: int) -> None:
+        super().__init__()
+        self.name, self.out_channels = name, out_channels
+        if name.startswith("resnet"):
+            self.features = nn.Sequential(*list(model.children())[:-2])
+        elif name == "vgg16":
+            self.features = model.features
+        elif name == "densenet161":
+            self.features = nn.Sequential(model.features, nn.ReLU(inplace=False))
+        else:  # pragma: no cover - guarded by build_backbone
+            raise ValueError(name)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+
+def load_local_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a torchvision-layout state dict from a local file into a full classifier.
+
+    Classifier keys (``fc.*``, ``classifier.*``) may be missing or differ; every other key
+    must match. Raises FileNotFoundError / ValueError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or not a state dict
+        raise ValueError(f"cannot read backbone weights {path}: {e}") from e
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    result = model.load_state_dict(state, strict=False)
+    head = ("fc.", "classifier.")
+    missing = [k for k in result.missing_keys if not k.startswith(head)]
+    if missing:
+        raise ValueError(f"backbone weights {path} lack {len(missing)} keys, e.g. {missing[:3]}")
+
+
+def build_backbone(
+    name: str,
+    pretrained: bool = False,
+    weights_path: str | None = None,
+    tiny_width: int = 16,
+) -> nn.Module:
+    """Build one level's backbone; the module has an ``out_channels`` attribute."""
+    if name == "tiny_cnn":
+        if pretrained or weights_path:
+            raise ValueError("tiny_cnn has no pretrained weights")
+        return TinyCNN(tiny_width)
+    if name not in TORCHVISION_BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
+    import torchvision
+
+    ctor, weights_enum, channels = TORCHVISION_BACKBONES[name]
+    weights = getattr(torchvision.models, weights_enum).DEFAULT if pretrained and not weights_path else None
+    model = getattr(torchvision.models, ctor)(weights=weights)
+    if weights_path:
+        load_local_weights(model, weights_path)
+    return TorchvisionTrunk(name, model, channels)

@@ -1,0 +1,140 @@
+"""Level mappings g_m = (FFN0_m, theta_m) and the fusion head FFN2 (METHOD.md sections 2, 4).
+
+The three level mappings are stored stacked along a level axis (q = 3, order c, b, h), so
+every level is computed in one einsum: no loop over levels, none over samples.
+
+FFN0_m: x [B, N*d_h] -> Linear -> GELU -> LayerNorm -> z_m [B, d]
+theta_m: z_m -> l_m = W_m z_m + b_m  [B, k]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LN_EPS = 1e-5
+
+
+@dataclass
+class FFN0Cache:
+    """Intermediate values of FFN0 kept for the closed-form inner step.
+
+    x: [B, q, D_in] input; pre: [B, q, d] pre-activation; h_hat: [B, q, d] normalised
+    activation; sigma: [B, q, 1] LayerNorm standard deviation.
+    """
+
+    x: Tensor
+    pre: Tensor
+    h_hat: Tensor
+    sigma: Tensor
+
+
+def gelu_grad(x: Tensor) -> Tensor:
+    """Derivative of the exact GELU, Phi(x) + x phi(x)."""
+    cdf = 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    pdf = torch.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return cdf + x * pdf
+
+
+def layer_norm_stats(h: Tensor) -> tuple[Tensor, Tensor]:
+    """(h_hat, sigma) of a LayerNorm without affine over the last axis (biased variance)."""
+    mean = h.mean(-1, keepdim=True)
+    var = (h - mean).square().mean(-1, keepdim=True)
+    sigma = torch.sqrt(var + LN_EPS)
+    return (h - mean) / sigma, sigma
+
+
+class LevelMappings(nn.Module):
+    """q stacked level mappings (FFN0_m and prediction layer theta_m).
+
+    Args:
+        num_levels: q (3: context, body, head).
+        in_dim: N * d_h, the flattened cross-level tokens.
+        d: representation width.
+        num_classes: k.
+    """
+
+    def __init__(self, num_levels: int, in_dim: int, d: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_levels, self.in_dim, self.d, self.num_classes = num_levels, in_dim, d, num_classes
+        self.ffn0_weight = nn.Parameter(torch.empty(num_levels, d, in_dim))
+        self.ffn0_bias = nn.Parameter(torch.empty(num_levels, d))
+        self.ln_weight = nn.Parameter(torch.ones(num_levels, d))
+        self.ln_bias = nn.Parameter(torch.zeros(num_levels, d))
+        self.theta_weight = nn.Parameter(torch.empty(num_levels, num_classes, d))
+        self.theta_bias = nn.Parameter(torch.empty(num_levels, num_classes))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nn.Linear's default initialisation, level by level."""
+        for w, b in ((self.ffn0_weight, self.ffn0_bias), (self.theta_weight, self.theta_bias)):
+            bound = 1.0 / math.sqrt(w.shape[-1])
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    def ffn0(self, x: Tensor) -> tuple[Tensor, FFN0Cache]:
+        """z_m = LN(GELU(W0_m x_m + b0_m)).  x [B, q, D_in] -> z [B, q, d]."""
+        pre = torch.einsum("bqi,qoi->bqo", x, self.ffn0_weight) + self.ffn0_bias
+        h_hat, sigma = layer_norm_stats(F.gelu(pre))
+        z = h_hat * self.ln_weight + self.ln_bias
+        return z, FFN0Cache(x=x, pre=pre, h_hat=h_hat, sigma=sigma)
+
+    def predict(self, z: Tensor) -> Tensor:
+        """l_m = theta_m z_m.  z [B, q, d] -> l [B, q, k]."""
+        return torch.einsum("bqd,qkd->bqk", z, self.theta_weight) + self.theta_bias
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, FFN0Cache]:
+        """x [B, q, D_in] -> (z [B, q, d], l [B, q, k], cache)."""
+        z, cache = self.ffn0(x)
+        return z, self.predict(z), cache
+
+    def inner_step(self, cache: FFN0Cache, dz: Tensor, eta: float) -> Tensor:
+        """One gradient step of every FFN0_m parameter, per sample, in closed form.
+
+        Given dz = d f_m / d z_m [B, q, d] (through the updated prediction layer), take
+        W0 <- W0 - eta dW0, b0 <- b0 - eta db0, gamma <- gamma - eta dgamma,
+        beta <- beta - eta dbeta for each sample's own loss and return FFN0's new output.
+        For the linear layer the new pre-activation is pre - eta (|x|^2 + 1) d f / d pre,
+        so no per-sample weight copies are made (METHOD.md section 4, coordination).
+
+        Returns:
+            z_hat [B, q, d], the refined level representations.
+        """
+        gamma = self.ln_weight  # [q, d]
+        d_gamma = dz * cache.h_hat  # [B, q, d]
+        d_beta = dz
+        d_hhat = dz * gamma
+        d_h = (
+            d_hhat
+            - d_hhat.mean(-1, keepdim=True)
+            - cache.h_hat * (d_hhat * cache.h_hat).mean(-1, keepdim=True)
+        ) / cache.sigma
+        d_pre = d_h * gelu_grad(cache.pre)  # [B, q, d]
+        x_sq = cache.x.square().sum(-1, keepdim=True)  # [B, q, 1]
+        pre_new = cache.pre - eta * (x_sq + 1.0) * d_pre
+        h_hat_new, _ = layer_norm_stats(F.gelu(pre_new))
+        return h_hat_new * (gamma - eta * d_gamma) + (self.ln_bias - eta * d_beta)
+
+
+class FusionHead(nn.Module):
+    """FFN2: z_G = [z^_c; z^_b; z^_h; z_t] (4d) -> LN -> Linear -> GELU -> Linear -> GELU
+    -> Linear -> l_G [B, k]."""
+
+    def __init__(self, d: int, num_classes: int, num_inputs: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(num_inputs * d),
+            nn.Linear(num_inputs * d, d),
+            nn.GELU(),
+            nn.Linear(d, d),
+            nn.GELU(),
+            nn.Linear(d, num_classes),
+        )
+
+    def forward(self, z_G: Tensor) -> Tensor:
+        """z_G [B, 4d] -> l_G [B, k]."""
+        return self.net(z_G)

@@ -1,0 +1,161 @@
+"""Vocabulary-informed alignment, V-I (METHOD.md section 3).
+
+A frozen CLIP encodes the context image into u (L2-normalised) and the k prompts
+"This photo shows {class} emotion." into w_1..w_k (L2-normalised, computed once and kept
+as a buffer). A learned square map W (orthogonal init) gives U = W u; the V-I feature is
+the k x D matrix with rows w_j * U, flattened into FFN1:
+
+    FFN1: Linear(kD -> kD/4) -> GELU -> Linear(-> d) -> GELU  =: z_t  -> Linear(d -> k) = l_t
+
+Pseudo label y_t: multi-label 1[sigmoid(l_t) > tau]; single-label one-hot(argmax l_t).
+y_t carries no gradient.
+
+CLIP models are created with open_clip: the paper's ``RN50`` (ablation ``RN50x16``,
+``RN50x64``, ``ViT-B-16``, ``ViT-B-32``) with ``pretrained: openai`` (downloaded by
+open_clip on a machine with internet) or ``weights_path`` (a local checkpoint file), and
+the project's tiny configs ``cocoer-tiny-RN`` / ``cocoer-tiny-ViT`` (random weights, for
+tests and the CPU smoke run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
+
+PROMPT_TEMPLATE = "This photo shows {} emotion."
+_TINY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "resources" / "clip"
+VI_FEATURES = ("product", "repeat")
+
+
+def register_tiny_clip_configs() -> None:
+    """Make the project's tiny CLIP configs known to open_clip (idempotent)."""
+    import open_clip
+
+    if "cocoer-tiny-RN" not in open_clip.list_models():
+        open_clip.add_model_config(_TINY_CONFIG_DIR)
+
+
+def build_clip(name: str, pretrained: str | None = None, weights_path: str | None = None) -> nn.Module:
+    """Create an open_clip model: ``pretrained`` tag (download) or local ``weights_path``."""
+    import open_clip
+
+    register_tiny_clip_configs()
+    if name not in open_clip.list_models():
+        raise ValueError(f"unknown CLIP model {name!r} (open_clip does not list it)")
+    if weights_path is not None:
+        if not Path(weights_path).is_file():
+            raise FileNotFoundError(f"CLIP weights file not found: {weights_path}")
+        pretrained = str(weights_path)
+    return open_clip.create_model(name, pretrained=pretrained or None)
+
+
+class VIModule(nn.Module):
+    """V-I alignment: frozen CLIP + W + FFN1 + pseudo labels.
+
+    Args:
+        class_names: the k class names (prompt vocabulary).
+        clip_name / clip_pretrained / clip_weights_path: which CLIP and its weights.
+        d: width of z_t. multi_label / tau: pseudo-label rule.
+        feature: ``product`` (rows w_j * U, the paper) or ``repeat`` (U repeated k times,
+            the authors' released code, METHOD.md section 9).
+    """
+
+    def __init__(
+        self,
+        class_names: list[str] | tuple[str, ...],
+        clip_name: str = "RN50",
+        clip_pretrained: str | None = None,
+        clip_weights_path: str | None = None,
+        d: int = 256,
+        multi_label: bool = True,
+        tau: float = 0.3,
+        feature: str = "product",
+        hidden_ratio: float = 0.25,
+    ) -> None:
+        super().__init__()
+        if feature not in VI_FEATURES:
+            raise ValueError(f"unknown V-I feature {feature!r}; choose one of {VI_FEATURES}")
+        import open_clip
+
+        self.multi_label, self.tau, self.feature = multi_label, tau, feature
+        self.clip = build_clip(clip_name, clip_pretrained, clip_weights_path)
+        self.clip.requires_grad_(False).eval()
+        size = self.clip.visual.image_size
+        self.clip_size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+        pcfg = open_clip.get_model_preprocess_cfg(self.clip)
+        mean = torch.tensor(pcfg.get("mean", open_clip.OPENAI_DATASET_MEAN)).view(1, 3, 1, 1)
+        std = torch.tensor(pcfg.get("std", open_clip.OPENAI_DATASET_STD)).view(1, 3, 1, 1)
+        self.register_buffer("clip_mean", mean, persistent=False)
+        self.register_buffer("clip_std", std, persistent=False)
+        self.register_buffer("in_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+        tokenizer = open_clip.get_tokenizer(clip_name)
+        prompts = [PROMPT_TEMPLATE.format(c.lower()) for c in class_names]
+        with torch.no_grad():
+            w = self.clip.encode_text(tokenizer(prompts), normalize=True).float()
+        self.register_buffer("text_embeddings", w)  # [k, D]
+        k, D = w.shape
+        self.k, self.D = k, D
+        self.W = nn.Linear(D, D, bias=False)
+        nn.init.orthogonal_(self.W.weight)
+        hidden = max(1, int(k * D * hidden_ratio))
+        self.ffn1_hidden = nn.Sequential(
+            nn.Linear(k * D, hidden), nn.GELU(), nn.Linear(hidden, d), nn.GELU()
+        )
+        self.ffn1_out = nn.Linear(d, k)
+
+    def train(self, mode: bool = True) -> VIModule:
+        """CLIP stays in eval mode (frozen) whatever the mode of the rest."""
+        super().train(mode)
+        self.clip.eval()
+        return self
+
+    def encode_image(self, context: Tensor) -> Tensor:
+        """ImageNet-normalised context window [B, 3, S, S] -> u [B, D] (L2-normalised).
+
+        The window is mapped back to [0, 1], resized to CLIP's input size and normalised
+        with CLIP's statistics, all on tensors.
+        """
+        x = context * self.in_std + self.in_mean
+        if tuple(x.shape[-2:]) != self.clip_size:
+            x = F.interpolate(x, size=self.clip_size, mode="bicubic", align_corners=False)
+        x = ((x.clamp(0, 1) - self.clip_mean) / self.clip_std).to(context.dtype)
+        with torch.no_grad():
+            u = self.clip.encode_image(x, normalize=True)
+        return u.to(context.dtype)
+
+    def vi_feature(self, U: Tensor) -> Tensor:
+        """U [B, D] -> flattened V-I feature [B, k*D]."""
+        if self.feature == "repeat":
+            return U.unsqueeze(1).expand(-1, self.k, -1).flatten(1)
+        return (self.text_embeddings.to(U.dtype).unsqueeze(0) * U.unsqueeze(1)).flatten(1)
+
+    def pseudo_label(self, l_t: Tensor) -> Tensor:
+        """y_t [B, k] (detached) from the V-I logits."""
+        l_t = l_t.detach()
+        if self.multi_label:
+            return (torch.sigmoid(l_t) > self.tau).to(l_t.dtype)
+        return F.one_hot(l_t.argmax(-1), self.k).to(l_t.dtype)
+
+    def forward(self, context: Tensor) -> dict[str, Tensor]:
+        """context [B, 3, S, S] -> dict(u [B,D], U [B,D], z_t [B,d], logits_t [B,k], y_t [B,k])."""
+        u = self.encode_image(context)
+        U = self.W(u)
+        z_t = self.ffn1_hidden(self.vi_feature(U))
+        l_t = self.ffn1_out(z_t)
+        return {"u": u, "U": U, "z_t": z_t, "logits_t": l_t, "y_t": self.pseudo_label(l_t)}
+
+    def prealign_loss(self, u: Tensor, labels: Tensor) -> Tensor:
+        """Pre-stage (authors' recipe): 1 - cos(W u, mean text embedding of the GT classes).
+
+        u [B, D], labels [B, k] multi-hot / one-hot -> scalar.
+        """
+        target = labels @ self.text_embeddings.to(u.dtype)  # [B, D]
+        target = target / labels.sum(-1, keepdim=True).clamp_min(1.0)
+        return (1.0 - F.cosine_similarity(self.W(u), target, dim=-1)).mean()

@@ -1,0 +1,156 @@
+"""The workspace: competition and coordination of the levels (METHOD.md section 4, Alg. 1).
+
+Batched over samples and levels. Notation (per sample, levels m in Z = {c, b, h}):
+
+- z_m [d] level representation, l_m = W_m z_m + b_m [k] level logits, y_t pseudo label;
+- f_m = L_hier(l_m, y_t) and g_m = d f_m / d l_m [k];
+- G has rows grad_theta f_m = (g_m z_m^T, g_m), so K = G G^T with
+  K_ij = (g_i . g_j)(z_i . z_j + 1)  — no d*k vector is ever formed;
+- each round solves lambda = argmin_simplex 1/2 lambda^T K_Z lambda - f_Z^T lambda and
+  sets delta <- delta - G_Z^T lambda, then eliminates argmax_Z f. Since f and G do not
+  change between rounds, the exclusion order is the descending order of f, and
+  delta = -G^T mu with mu the multipliers accumulated over the rounds. delta is kept in
+  this low-rank form: delta_W = -sum_i mu_i g_i z_i^T, delta_b = -sum_i mu_i g_i;
+- |delta|^2 = mu^T K mu;
+- coordination: theta~_m = theta_m + s delta for every m, then one closed-form inner step
+  of FFN0_m on f_m through theta~_m gives the refined z^_m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from cocoer.losses import LevelLoss, emotic_sample_weights
+from cocoer.models.heads import FFN0Cache, LevelMappings
+from cocoer.workspace.qp import simplex_qp
+
+UPDATE_TYPES = ("all", "eliminated")
+
+
+@dataclass
+class WorkspaceOutput:
+    """Everything the workspace computes, per sample.
+
+    f: [B, q] level losses against y_t; g: [B, q, k] their logit gradients;
+    K: [B, q, q] gradient Gram matrix; order: [B, q] exclusion sequence (order[:, 0] is
+    the first excluded level, order[:, -1] the survivor); lam: [B, q-1, q] multipliers of
+    each round (zero for levels already eliminated); mu: [B, q] accumulated multipliers
+    (delta = -G^T mu); delta_sq: [B] |delta|^2; z_hat: [B, q, d] refined representations.
+    """
+
+    f: Tensor
+    g: Tensor
+    K: Tensor
+    order: Tensor
+    lam: Tensor
+    mu: Tensor
+    delta_sq: Tensor
+    z_hat: Tensor
+
+
+def gram_matrix(g: Tensor, z: Tensor) -> Tensor:
+    """K_ij = (g_i . g_j)(z_i . z_j + 1).  g [B, q, k], z [B, q, d] -> [B, q, q]."""
+    return (g @ g.transpose(1, 2)) * (z @ z.transpose(1, 2) + 1.0)
+
+
+def exclusion_order(f: Tensor) -> Tensor:
+    """Levels by decreasing loss (ties: the first level in c, b, h order goes first)."""
+    return torch.sort(f, dim=-1, descending=True, stable=True).indices
+
+
+def competition(K: Tensor, f: Tensor, method: str = "closed_form") -> tuple[Tensor, Tensor, Tensor]:
+    """Competition rounds while q > 1.
+
+    Args:
+        K: [B, q, q]; f: [B, q].
+    Returns:
+        order [B, q], lam [B, q-1, q] (per round, embedded at the level indices) and
+        mu [B, q] = sum of the rounds' multipliers.
+    """
+    B, q = f.shape
+    order = exclusion_order(f)
+    lams = []
+    for r in range(q - 1):  # rounds: Z = order[:, r:], |Z| = q - r
+        idx = order[:, r:]  # [B, q-r]
+        K_Z = K.gather(1, idx.unsqueeze(-1).expand(-1, -1, q)).gather(
+            2, idx.unsqueeze(1).expand(-1, q - r, -1)
+        )
+        lam_Z = simplex_qp(K_Z, f.gather(1, idx), method)
+        lams.append(f.new_zeros(B, q).scatter(1, idx, lam_Z))
+    lam = torch.stack(lams, 1) if lams else f.new_zeros(B, 0, q)
+    return order, lam, lam.sum(1)
+
+
+class Workspace(torch.nn.Module):
+    """Competition and coordination over the level mappings (no parameters of its own).
+
+    Args:
+        loss: the level loss family L_hier (same as training).
+        qp_method: ``closed_form`` | ``qpth`` | ``pgd``.
+        update: ``all`` (type one) or ``eliminated`` (type two: the survivor keeps z_m).
+        delta_scale: s in theta~ = theta + s delta.
+        inner_lr: eta of FFN0's inner step.
+        sample_weights: ``pseudo`` (EMOTIC weights from y_t of the sample) or ``uniform``.
+    """
+
+    def __init__(
+        self,
+        loss: LevelLoss,
+        qp_method: str = "closed_form",
+        update: str = "all",
+        delta_scale: float = 1.0,
+        inner_lr: float = 1.0,
+        sample_weights: str = "pseudo",
+    ) -> None:
+        super().__init__()
+        if update not in UPDATE_TYPES:
+            raise ValueError(f"unknown workspace update {update!r}; choose one of {UPDATE_TYPES}")
+        if sample_weights not in ("pseudo", "uniform"):
+            raise ValueError(f"unknown sample_weights {sample_weights!r}: pseudo | uniform")
+        self.loss, self.qp_method, self.update = loss, qp_method, update
+        self.delta_scale, self.inner_lr, self.sample_weights = delta_scale, inner_lr, sample_weights
+
+    def level_weights(self, y_t: Tensor) -> Tensor | None:
+        """Class weights of f_m: [B, 1, k] or None (uniform / single-label)."""
+        if not self.loss.multi_label or self.sample_weights == "uniform":
+            return None
+        return emotic_sample_weights(y_t).unsqueeze(1)
+
+    def forward(
+        self, mappings: LevelMappings, z: Tensor, l: Tensor, cache: FFN0Cache, y_t: Tensor
+    ) -> WorkspaceOutput:
+        """Run Algorithm 1 for a batch.
+
+        Args:
+            mappings: the level mappings g_m (FFN0_m, theta_m).
+            z: [B, q, d] level representations; l: [B, q, k] level logits.
+            cache: FFN0 intermediates (for the inner step).
+            y_t: [B, k] pseudo label (no gradient).
+        """
+        y_t = y_t.detach().unsqueeze(1)  # [B, 1, k]
+        w = self.level_weights(y_t.squeeze(1))
+        f = self.loss.per_sample(l, y_t, w)  # [B, q]
+        g = self.loss.grad(l, y_t, w)  # [B, q, k]
+        K = gram_matrix(g, z)
+        order, lam, mu = competition(K, f, self.qp_method)
+        delta_sq = torch.einsum("bi,bij,bj->b", mu, K, mu)
+
+        # Coordination: theta~_m = theta_m + s delta, delta = -sum_i mu_i (g_i z_i^T, g_i).
+        s = self.delta_scale
+        zz = z @ z.transpose(1, 2) + 1.0  # [B, q(m), q(i)] : z_m . z_i + 1
+        l_tilde = l - s * torch.einsum("bi,bmi,bik->bmk", mu, zz, g)  # [B, q, k]
+        g_tilde = self.loss.grad(l_tilde, y_t, w)  # d f_m / d l~_m
+        gg = torch.einsum("bmk,bik->bmi", g_tilde, g)  # g~_m . g_i
+        dz = torch.einsum("bmk,mkd->bmd", g_tilde, mappings.theta_weight) - s * torch.einsum(
+            "bi,bmi,bid->bmd", mu, gg, z
+        )  # theta~_m^T g~_m  [B, q, d]
+        z_hat = mappings.inner_step(cache, dz, self.inner_lr)
+        if self.update == "eliminated":
+            survivor = torch.nn.functional.one_hot(order[:, -1], z.shape[1]).unsqueeze(-1)
+            z_hat = torch.where(survivor.bool(), z, z_hat)
+        return WorkspaceOutput(
+            f=f, g=g, K=K, order=order, lam=lam, mu=mu, delta_sq=delta_sq, z_hat=z_hat
+        )

@@ -1,0 +1,149 @@
+"""The batched workspace against the per-sample reference, and the QP solvers against cvxpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cocoer.losses import LevelLoss
+from cocoer.models.heads import LevelMappings
+from cocoer.workspace import Workspace, qp_objective, simplex_qp
+from tests.workspace_reference import reference_workspace, solve_simplex_qp_cvxpy
+
+torch.set_default_dtype(torch.float64)
+
+
+def random_psd(B: int, q: int, rank: int, gen: torch.Generator) -> torch.Tensor:
+    A = torch.randn(B, q, rank, generator=gen)
+    return A @ A.transpose(1, 2)
+
+
+@pytest.mark.parametrize("q", [2, 3])
+@pytest.mark.parametrize("method", ["closed_form", "qpth", "pgd"])
+def test_simplex_qp_matches_cvxpy(q: int, method: str) -> None:
+    gen = torch.Generator().manual_seed(q)
+    B = 40
+    K = random_psd(B, q, rank=q + 2, gen=gen)
+    f = torch.randn(B, q, generator=gen) * 2
+    lam = simplex_qp(K, f, method)
+    assert torch.allclose(lam.sum(-1), torch.ones(B), atol=1e-8)
+    assert (lam >= -1e-10).all()
+    ref = np.stack([solve_simplex_qp_cvxpy(K[b].numpy(), f[b].numpy()) for b in range(B)])
+    tol = {"closed_form": 1e-6, "qpth": 1e-5, "pgd": 1e-4}[method]
+    np.testing.assert_allclose(lam.numpy(), ref, atol=tol)
+
+
+def test_closed_form_degenerate_cases_reach_the_optimal_value() -> None:
+    """K = 0, rank-1 K, ties in f: the minimiser may not be unique; its value is."""
+    gen = torch.Generator().manual_seed(0)
+    Ks = [torch.zeros(3, 3), random_psd(1, 3, 1, gen)[0], torch.ones(3, 3)]
+    fs = [torch.tensor([1.0, 1.0, 0.0]), torch.tensor([0.5, 0.5, 0.5]), torch.randn(3, generator=gen)]
+    for K in Ks:
+        for f in fs:
+            lam = simplex_qp(K[None], f[None], "closed_form")
+            ref = solve_simplex_qp_cvxpy(K.numpy(), f.numpy())
+            ours = float(qp_objective(K[None], f[None], lam))
+            best = float(0.5 * ref @ K.numpy() @ ref - f.numpy() @ ref)
+            assert ours <= best + 1e-7, (K, f, lam, ref)
+            assert abs(float(lam.sum()) - 1) < 1e-12 and (lam >= 0).all()
+
+
+def test_closed_form_is_differentiable() -> None:
+    gen = torch.Generator().manual_seed(3)
+    K = random_psd(4, 3, 5, gen).requires_grad_(True)
+    f = torch.randn(4, 3, generator=gen).requires_grad_(True)
+    # interior and edge solutions both occur in this batch; gradients by finite differences
+    assert torch.autograd.gradcheck(lambda K, f: simplex_qp(K, f, "closed_form"), (K, f))
+
+
+def test_simplex_qp_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="expected K"):
+        simplex_qp(torch.zeros(2, 3, 3), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="unknown QP method"):
+        simplex_qp(torch.eye(3)[None], torch.zeros(1, 3), "simplex")
+    with pytest.raises(ValueError, match="q <= 3"):
+        simplex_qp(torch.eye(4)[None], torch.zeros(1, 4), "closed_form")
+
+
+def make_case(seed: int, kind: str, B: int = 6, din: int = 12, d: int = 5, k: int = 4):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    maps = LevelMappings(3, din, d, k)
+    with torch.no_grad():
+        maps.ln_weight.copy_(1 + 0.3 * torch.randn(3, d, generator=gen))
+        maps.ln_bias.copy_(0.3 * torch.randn(3, d, generator=gen))
+    x = torch.randn(B, 3, din, generator=gen)
+    if kind == "ce":
+        y_t = torch.nn.functional.one_hot(torch.randint(0, k, (B,), generator=gen), k).double()
+    else:
+        y_t = (torch.rand(B, k, generator=gen) > 0.5).double()
+    return maps, x, y_t
+
+
+def compare(maps, x, y_t, loss: LevelLoss, check_lambda: bool = True, **ws_kwargs) -> None:
+    ws = Workspace(loss, **ws_kwargs)
+    z, logits, cache = maps(x)
+    out = ws(maps, z, logits, cache, y_t)
+    ref = reference_workspace(maps, x, y_t, loss, **ws_kwargs)
+    np.testing.assert_allclose(out.f.detach().numpy(), ref.f, atol=1e-10)
+    assert out.order.tolist() == ref.order
+    np.testing.assert_allclose(out.delta_sq.detach().numpy(), ref.delta_norm_sq, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(out.z_hat.detach().numpy(), ref.z_hat, atol=1e-5)
+    if check_lambda:
+        np.testing.assert_allclose(out.lam.detach().numpy(), ref.lam, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["bce", "l2", "ce"])
+@pytest.mark.parametrize("method", ["closed_form", "qpth", "pgd"])
+def test_workspace_matches_reference(kind: str, method: str) -> None:
+    maps, x, y_t = make_case(seed=11, kind=kind)
+    compare(maps, x, y_t, LevelLoss(kind), qp_method=method, delta_scale=0.7, inner_lr=0.5)
+
+
+@pytest.mark.parametrize("update", ["all", "eliminated"])
+@pytest.mark.parametrize("weights", ["pseudo", "uniform"])
+def test_workspace_variants_match_reference(update: str, weights: str) -> None:
+    maps, x, y_t = make_case(seed=5, kind="bce")
+    compare(maps, x, y_t, LevelLoss("bce"), update=update, sample_weights=weights)
+
+
+def test_workspace_ties_between_levels() -> None:
+    """Context and body identical: equal losses; the tie goes to the first level (c)."""
+    maps, x, y_t = make_case(seed=2, kind="bce")
+    with torch.no_grad():
+        for p in maps.parameters():
+            p[1].copy_(p[0])
+    x = x.clone()
+    x[:, 1] = x[:, 0]
+    z, logits, cache = maps(x)
+    f = Workspace(LevelLoss("bce"))(maps, z, logits, cache, y_t).f
+    assert torch.equal(f[:, 0], f[:, 1])
+    compare(maps, x, y_t, LevelLoss("bce"), check_lambda=False)
+
+
+def test_workspace_zero_gradients_and_equal_losses() -> None:
+    """Saturated logits with y_t = 1: g = 0, f equal for all levels, delta = 0, z^ = z."""
+    maps, x, _ = make_case(seed=4, kind="bce")
+    with torch.no_grad():
+        maps.theta_weight.zero_()
+        maps.theta_bias.fill_(60.0)
+    y_t = torch.ones(x.shape[0], maps.num_classes)
+    z, logits, cache = maps(x)
+    out = Workspace(LevelLoss("bce"))(maps, z, logits, cache, y_t)
+    assert torch.all(out.g == 0) and torch.all(out.delta_sq == 0)
+    assert out.order.tolist() == [[0, 1, 2]] * x.shape[0]
+    torch.testing.assert_close(out.z_hat, z)
+    compare(maps, x, y_t, LevelLoss("bce"), check_lambda=False)
+
+
+def test_workspace_is_differentiable_end_to_end() -> None:
+    maps, x, y_t = make_case(seed=8, kind="bce", B=2, din=6, d=3, k=3)
+    x = x.requires_grad_(True)
+
+    def run(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z, logits, cache = maps(x)
+        out = Workspace(LevelLoss("bce"))(maps, z, logits, cache, y_t)
+        return out.z_hat, out.delta_sq
+
+    assert torch.autograd.gradcheck(run, (x,), atol=1e-6)
