@@ -78,13 +78,17 @@ def reference_workspace(
     for b in range(B):
         mods = [level_modules(mappings, m) for m in range(q)]
         yb = y_t[b : b + 1]
-        w = (
-            emotic_sample_weights(yb)
-            if loss.multi_label and sample_weights == "pseudo"
-            else None
-        )
+        w = emotic_sample_weights(yb) if loss.multi_label and sample_weights == "pseudo" else None
 
-        def f_of(m: int, theta_w: torch.Tensor, theta_b: torch.Tensor, ffn0: nn.Module) -> torch.Tensor:
+        def f_of(
+            m: int,
+            theta_w: torch.Tensor,
+            theta_b: torch.Tensor,
+            ffn0: nn.Module,
+            b: int = b,
+            yb: torch.Tensor = yb,
+            w: torch.Tensor | None = w,
+        ) -> torch.Tensor:
             z = ffn0(x[b : b + 1, m])
             logits = z @ theta_w.T + theta_b
             return loss.per_sample(logits, yb, w)[0]

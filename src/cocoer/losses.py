@@ -37,7 +37,9 @@ def emotic_batch_weights(y: Tensor) -> Tensor:
         [k] weights.
     """
     n = y.detach().sum(0)
-    return torch.where(n > 0, 1.0 / torch.log(n + EMOTIC_C), torch.full_like(n, EMOTIC_EMPTY_WEIGHT))
+    return torch.where(
+        n > 0, 1.0 / torch.log(n + EMOTIC_C), torch.full_like(n, EMOTIC_EMPTY_WEIGHT)
+    )
 
 
 def emotic_sample_weights(y: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ smoke run; it has no pretrained weights.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import torch
@@ -40,8 +41,12 @@ class TinyCNN(nn.Module):
         super().__init__()
         chans = [3, width, width * 2, width * 4, width * 8]
         layers: list[nn.Module] = []
-        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
-            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        for cin, cout in itertools.pairwise(chans):
+            layers += [
+                nn.Conv2d(cin, cout, 3, 2, 1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(True),
+            ]
         self.body = nn.Sequential(*layers)
         self.out_channels = chans[-1]
 
@@ -106,7 +111,11 @@ def build_backbone(
     import torchvision
 
     ctor, weights_enum, channels = TORCHVISION_BACKBONES[name]
-    weights = getattr(torchvision.models, weights_enum).DEFAULT if pretrained and not weights_path else None
+    weights = (
+        getattr(torchvision.models, weights_enum).DEFAULT
+        if pretrained and not weights_path
+        else None
+    )
     model = getattr(torchvision.models, ctor)(weights=weights)
     if weights_path:
         load_local_weights(model, weights_path)

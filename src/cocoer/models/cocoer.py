@@ -55,7 +55,9 @@ class CocoER(nn.Module):
             raise ValueError(f"{len(self.class_names)} class names for {num_classes} classes")
         self.level_loss = LevelLoss(loss_kind or ("bce" if multi_label else "ce"))
         if self.level_loss.multi_label != multi_label:
-            raise ValueError(f"loss {self.level_loss.kind!r} does not fit multi_label={multi_label}")
+            raise ValueError(
+                f"loss {self.level_loss.kind!r} does not fit multi_label={multi_label}"
+            )
         self.hfe = HFE(**dict(hfe or {}))
         self.levels = LevelMappings(3, self.hfe.out_dim, d, num_classes)
         self.vi = VIModule(self.class_names, d=d, multi_label=multi_label, **dict(vi or {}))
@@ -75,7 +77,9 @@ class CocoER(nn.Module):
             ``lam`` [B,2,3]; ``delta_sq`` [B]; ``z`` / ``z_hat`` [B,3,d]; ``z_t`` [B,d];
             ``u`` [B,D].
         """
-        x = self.hfe(batch["context"], batch["body"], batch["head"], batch["body_box"], batch["head_box"])
+        x = self.hfe(
+            batch["context"], batch["body"], batch["head"], batch["body_box"], batch["head_box"]
+        )
         z, l, cache = self.levels(x)  # [B,3,d], [B,3,k]
         vi = self.vi(batch["context"])
         ws = self.workspace(self.levels, z, l, cache, vi["y_t"])

@@ -115,9 +115,15 @@ class CrossAttention(nn.Module):
 class CrossLevelBlock(nn.Module):
     """Pre-norm residual block T_{m,c}: x = x + Attn(LN(x), LN(ctx)); x = x + MLP(LN(x))."""
 
-    def __init__(self, d_h: int, heads: int, head_dim: int | None, mlp_ratio: float, dropout: float):
+    def __init__(
+        self, d_h: int, heads: int, head_dim: int | None, mlp_ratio: float, dropout: float
+    ):
         super().__init__()
-        self.norm_q, self.norm_kv, self.norm_mlp = nn.LayerNorm(d_h), nn.LayerNorm(d_h), nn.LayerNorm(d_h)
+        self.norm_q, self.norm_kv, self.norm_mlp = (
+            nn.LayerNorm(d_h),
+            nn.LayerNorm(d_h),
+            nn.LayerNorm(d_h),
+        )
         self.attn = CrossAttention(d_h, heads, head_dim, dropout)
         hidden = int(d_h * mlp_ratio)
         self.mlp = nn.Sequential(
@@ -166,7 +172,7 @@ class HFE(nn.Module):
         self.num_patches = math.ceil(h / patch_size) * math.ceil(w / patch_size)
         self.proj = nn.ModuleList(nn.Linear(patch_size * patch_size * C, d_h) for _ in range(3))
         self.pos = PositionEmbedding2D(d_h, h, w, patch_size)
-        blocks = lambda: nn.ModuleList(  # noqa: E731
+        blocks = lambda: nn.ModuleList(
             CrossLevelBlock(d_h, heads, head_dim, mlp_ratio, dropout) for _ in range(depth)
         )
         self.t_cc, self.t_bc, self.t_hc = blocks(), blocks(), blocks()

@@ -40,7 +40,9 @@ def register_tiny_clip_configs() -> None:
         open_clip.add_model_config(_TINY_CONFIG_DIR)
 
 
-def build_clip(name: str, pretrained: str | None = None, weights_path: str | None = None) -> nn.Module:
+def build_clip(
+    name: str, pretrained: str | None = None, weights_path: str | None = None
+) -> nn.Module:
     """Create an open_clip model: ``pretrained`` tag (download) or local ``weights_path``."""
     import open_clip
 
@@ -92,8 +94,12 @@ class VIModule(nn.Module):
         std = torch.tensor(pcfg.get("std", open_clip.OPENAI_DATASET_STD)).view(1, 3, 1, 1)
         self.register_buffer("clip_mean", mean, persistent=False)
         self.register_buffer("clip_std", std, persistent=False)
-        self.register_buffer("in_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "in_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False
+        )
 
         tokenizer = open_clip.get_tokenizer(clip_name)
         prompts = [PROMPT_TEMPLATE.format(c.lower()) for c in class_names]

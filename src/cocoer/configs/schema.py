@@ -1,0 +1,184 @@
+"""Structured config schemas (dataclasses in Hydra's ConfigStore) and cross-field checks.
+
+The YAML files in ``conf/`` extend these schemas (``defaults: [<schema>, _self_]``), so a
+typo in a key or a value of the wrong type fails when the config is composed. Rules that
+span fields or ranges (alpha >= 0, p >= 1, level names...) are checked by
+:func:`validate_config` before any data is read or model built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from cocoer.constants import LEVELS
+from cocoer.losses import LOSS_KINDS
+from cocoer.models.backbones import BACKBONES
+from cocoer.models.vi import VI_FEATURES
+from cocoer.workspace import QP_METHODS, UPDATE_TYPES
+
+
+@dataclass
+class HFEConfig:
+    backbone: str = "resnet50"
+    pretrained: bool = False
+    weights_path: str | None = None
+    image_size: int = 224
+    patch_size: int = 2
+    d_h: int = 1024
+    heads: int = 3
+    head_dim: int | None = None
+    mlp_ratio: float = 2.0
+    depth: int = 1
+    dropout: float = 0.0
+    tiny_width: int = 16
+
+
+@dataclass
+class VIConfig:
+    clip_name: str = "RN50"
+    clip_pretrained: str | None = None
+    clip_weights_path: str | None = None
+    tau: float = 0.3
+    feature: str = "product"
+    hidden_ratio: float = 0.25
+
+
+@dataclass
+class WorkspaceConfig:
+    qp_method: str = "closed_form"
+    update: str = "all"
+    delta_scale: float = 1.0
+    inner_lr: float = 1.0
+    sample_weights: str = "pseudo"
+
+
+@dataclass
+class NetConfig:
+    _target_: str = "cocoer.models.cocoer.CocoER"
+    num_classes: int = MISSING
+    multi_label: bool = MISSING
+    class_names: list[str] | None = None
+    d: int = 256
+    loss_kind: str | None = None
+    hfe: HFEConfig = field(default_factory=HFEConfig)
+    vi: VIConfig = field(default_factory=VIConfig)
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+
+
+@dataclass
+class LossConfig:
+    beta_c: float = 1.0
+    beta_b: float = 1.0
+    beta_h: float = 1.0
+    beta_t: float = 1.0
+    beta_G: float = 1.0
+    alpha: float = 0.1
+    dynamic_weights: bool = True
+    detach_level_terms: bool = False
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 6e-5
+    weight_decay: float = 5e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
+class SchedulerConfig:
+    step_size: int = 3
+    gamma: float = 0.01
+
+
+@dataclass
+class ModelConfig:
+    _target_: str = "cocoer.lit_module.CocoERLitModule"
+    _recursive_: bool = False
+    net: NetConfig = field(default_factory=NetConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    freeze_levels: list[str] = field(default_factory=list)
+    freeze_backbones: bool = False
+    threshold_rule: str = "f1"
+    example_predictions: int = 16
+    stage: str = "main"
+    init_from: str | None = None
+
+
+def register_configs() -> None:
+    """Register the schemas: ``model/schema`` is the base of every model YAML."""
+    cs = ConfigStore.instance()
+    cs.store(group="model", name="schema", node=ModelConfig)
+
+
+def _fail(msg: str) -> None:
+    raise ValueError(f"invalid config: {msg}")
+
+
+def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
+    """Cross-field checks of a composed config; raises ValueError with a clear message.
+
+    Runs before anything heavy (no data read, no model built).
+    """
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(cfg)
+    model = cfg.get("model")
+    if model is None:
+        _fail("no `model` group selected")
+    net = model.net
+    loss = model.loss
+    for k in ("beta_c", "beta_b", "beta_h", "beta_t", "beta_G"):
+        if loss[k] < 0:
+            _fail(f"model.loss.{k} = {loss[k]} must be >= 0")
+    if loss.alpha < 0:
+        _fail(f"model.loss.alpha = {loss.alpha} must be >= 0")
+    if sum(loss[k] for k in ("beta_c", "beta_b", "beta_h", "beta_t", "beta_G")) == 0:
+        _fail("all beta weights are 0: nothing would be trained")
+    hfe = net.hfe
+    if hfe.patch_size < 1:
+        _fail(f"model.net.hfe.patch_size = {hfe.patch_size} must be >= 1")
+    for k in ("d_h", "heads", "depth", "image_size"):
+        if hfe[k] < 1:
+            _fail(f"model.net.hfe.{k} = {hfe[k]} must be >= 1")
+    if hfe.backbone not in BACKBONES:
+        _fail(f"model.net.hfe.backbone = {hfe.backbone!r}; choose one of {BACKBONES}")
+    if net.d < 1:
+        _fail(f"model.net.d = {net.d} must be >= 1")
+    if not 0 < net.vi.tau < 1:
+        _fail(f"model.net.vi.tau = {net.vi.tau} must be in (0, 1)")
+    if net.vi.feature not in VI_FEATURES:
+        _fail(f"model.net.vi.feature = {net.vi.feature!r}; choose one of {VI_FEATURES}")
+    ws = net.workspace
+    if ws.qp_method not in QP_METHODS:
+        _fail(f"model.net.workspace.qp_method = {ws.qp_method!r}; choose one of {QP_METHODS}")
+    if ws["update"] not in UPDATE_TYPES:
+        _fail(f"model.net.workspace.update = {ws['update']!r}; choose one of {UPDATE_TYPES}")
+    if ws.sample_weights not in ("pseudo", "uniform"):
+        _fail(f"model.net.workspace.sample_weights = {ws.sample_weights!r}: pseudo | uniform")
+    if ws.inner_lr < 0 or ws.delta_scale < 0:
+        _fail("model.net.workspace.inner_lr and delta_scale must be >= 0")
+    if net.loss_kind is not None and net.loss_kind not in LOSS_KINDS:
+        _fail(f"model.net.loss_kind = {net.loss_kind!r}; choose one of {LOSS_KINDS}")
+    for lvl in model.freeze_levels:
+        if lvl not in LEVELS:
+            _fail(f"model.freeze_levels has unknown level {lvl!r}; levels are {LEVELS}")
+    if model.threshold_rule not in ("f1", "pr_equal", "fixed"):
+        _fail(f"model.threshold_rule = {model.threshold_rule!r}: f1 | pr_equal | fixed")
+    if model.stage not in ("main", "prealign"):
+        _fail(f"model.stage = {model.stage!r}: main | prealign")
+    if model.optimizer.lr <= 0:
+        _fail(f"model.optimizer.lr = {model.optimizer.lr} must be > 0")
+    if model.scheduler.step_size < 1 or not 0 < model.scheduler.gamma <= 1:
+        _fail("model.scheduler needs step_size >= 1 and 0 < gamma <= 1")
+    data = cfg.get("data")
+    if data is not None:
+        multi = bool(data.get("multi_label", True))
+        if net.loss_kind is not None and (net.loss_kind == "ce") == multi:
+            _fail(f"loss_kind {net.loss_kind!r} does not fit data.multi_label={multi}")
+    if cfg.get("seed") is not None and int(cfg.seed) < 0:
+        _fail(f"seed = {cfg.seed} must be >= 0")

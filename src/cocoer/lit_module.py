@@ -1,0 +1,363 @@
+"""LightningModule around :class:`cocoer.models.cocoer.CocoER` (METHOD.md section 5).
+
+Logged (slash-separated): ``{stage}/loss`` and every term (``loss_c``, ``loss_b``,
+``loss_h``, ``loss_t``, ``loss_G``, ``delta_sq``); ``{stage}/mAP`` (multi-label, mean of
+per-class AP over the classes with positives) or ``{stage}/acc`` (single label) for the
+final prediction, and the same metric for the V-I prediction and each level
+(``{stage}/mAP_t``, ``{stage}/mAP_c``...); ``{stage}/first_excluded/{level}``: the share
+(%) of samples whose first excluded level is that level (Table 5).
+
+Per-class decision thresholds are calibrated on the validation split at the end of each
+validation epoch (rule ``f1``: the score maximising that class's F1; ``pr_equal``: where
+precision meets recall; ``fixed``: 0.5) and stored in the checkpoint as the buffer
+``thresholds``, so inference needs only the checkpoint file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MultilabelAveragePrecision,
+)
+
+from cocoer.constants import LEVELS
+from cocoer.losses import LossWeights, emo_loss
+from cocoer.models.cocoer import CocoER
+
+HEADS = ("G", "t", "c", "b", "h")  # final, V-I, context, body, head
+#: ``main``: the whole model with L_emo; ``prealign``: only W of the V-I module, with the
+#: cosine loss to the mean text embedding of the ground-truth classes (section 3).
+STAGES = ("main", "prealign")
+
+
+def _plain(x: Any) -> Any:
+    return OmegaConf.to_container(x, resolve=True) if isinstance(x, DictConfig) else x
+
+
+def calibrate_thresholds(scores: Tensor, labels: Tensor, rule: str = "f1") -> Tensor:
+    """Per-class thresholds from validation scores [N, k] and labels [N, k] -> [k].
+
+    ``f1``: the candidate score maximising F1 of the class; ``pr_equal``: the candidate
+    where precision and recall are closest; ``fixed``: 0.5. Classes without positives get
+    0.5. Candidates are midpoints between consecutive sorted scores.
+    """
+    k = scores.shape[1]
+    out = torch.full((k,), 0.5)
+    if rule == "fixed" or scores.numel() == 0:
+        return out
+    s, order = torch.sort(scores, dim=0, descending=True)
+    y = labels.gather(0, order)
+    tp = y.cumsum(0)
+    fp = (1 - y).cumsum(0)
+    pos = y.sum(0, keepdim=True)
+    precision = tp / (tp + fp)
+    recall = tp / pos.clamp_min(1)
+    if rule == "f1":
+        crit = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+        best = crit.argmax(0)
+    else:
+        best = (precision - recall).abs().argmin(0)
+    nxt = (best + 1).clamp_max(s.shape[0] - 1)
+    cols = torch.arange(k)
+    thr = torch.where(nxt > best, 0.5 * (s[best, cols] + s[nxt, cols]), s[best, cols] - 1e-6)
+    return torch.where(pos[0] > 0, thr, out)
+
+
+class CocoERLitModule(L.LightningModule):
+    """Training, validation, test and prediction of CocoER.
+
+    Args:
+        net: config of :class:`CocoER` (with ``_target_``), instantiated here so that a
+            checkpoint alone rebuilds the model (``CocoERLitModule.load_from_checkpoint``).
+        loss: beta_* / alpha weights and loss switches (:class:`LossWeights` + flags).
+        optimizer: Adam ``lr``, ``weight_decay``, ``betas``.
+        scheduler: StepLR ``step_size`` (epochs) and ``gamma``.
+        freeze_levels: levels whose backbone is not trained; freeze_backbones: all.
+        threshold_rule: ``f1`` | ``pr_equal`` | ``fixed`` (see :func:`calibrate_thresholds`).
+        example_predictions: rows of the prediction table kept per test run.
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        loss: Mapping[str, Any] | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        freeze_levels: list[str] | None = None,
+        freeze_backbones: bool = False,
+        threshold_rule: str = "f1",
+        example_predictions: int = 16,
+        stage: str = "main",
+        init_from: str | None = None,
+    ) -> None:
+        super().__init__()
+        if stage not in STAGES:
+            raise ValueError(f"unknown training stage {stage!r}; choose one of {STAGES}")
+        net, loss, optimizer, scheduler = map(_plain, (net, loss, optimizer, scheduler))
+        self.save_hyperparameters(
+            {
+                "net": net,
+                "loss": loss or {},
+                "optimizer": optimizer or {},
+                "scheduler": scheduler or {},
+                "freeze_levels": list(freeze_levels or []),
+                "freeze_backbones": freeze_backbones,
+                "threshold_rule": threshold_rule,
+                "example_predictions": example_predictions,
+                "stage": stage,
+                "init_from": init_from,
+            }
+        )
+        self.net: CocoER = hydra.utils.instantiate(net, _convert_="all")
+        loss = dict(loss or {})
+        self.dynamic_weights = bool(loss.pop("dynamic_weights", True))
+        self.detach_level_terms = bool(loss.pop("detach_level_terms", False))
+        self.loss_weights = LossWeights(**loss)
+        k = self.net.num_classes
+        self.multi_label = self.net.multi_label
+        self.register_buffer("thresholds", torch.full((k,), 0.5))
+        self.metrics = torch.nn.ModuleDict(
+            {stage: self._make_metrics(k) for stage in ("val", "test")}
+        )
+        self.register_buffer("_first_excluded", torch.zeros(3, dtype=torch.long), persistent=False)
+        self.register_buffer("_positives", torch.zeros(k, dtype=torch.long), persistent=False)
+        self._per_class_ap = torch.zeros(k)
+        self._val_scores: list[Tensor] = []
+        self._val_labels: list[Tensor] = []
+        self.prediction_rows: list[dict[str, Any]] = []
+        self._apply_freezing()
+        if init_from:
+            self.load_weights(init_from)
+
+    def load_weights(self, path: str) -> None:
+        """Initialise from another checkpoint's weights (e.g. the V-I pre-alignment stage).
+
+        Keys that exist here with the same shape are loaded; the rest are reported.
+        """
+        from pathlib import Path
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"init_from checkpoint not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = state.get("state_dict", state)
+        own = self.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        self.load_state_dict(usable, strict=False)
+        skipped = len(state) - len(usable)
+        print(f"[cocoer] init_from {path}: loaded {len(usable)} tensors, skipped {skipped}")
+
+    def _make_metrics(self, k: int) -> MetricCollection:
+        if self.multi_label:
+            make = lambda: MultilabelAveragePrecision(num_labels=k, average=None)
+        else:
+            make = lambda: MulticlassAccuracy(num_classes=k, average="micro")
+        return MetricCollection({h: make() for h in HEADS})
+
+    def _apply_freezing(self) -> None:
+        levels = LEVELS if self.hparams.freeze_backbones else self.hparams.freeze_levels
+        for lvl in levels:
+            self.net.hfe.backbones[LEVELS.index(lvl)].requires_grad_(False)
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return self.net(batch)
+
+    def _prealign_step(
+        self, batch: Mapping[str, Tensor]
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """W alone: loss = 1 - cos(W u, mean text embedding of the GT classes); the scores
+        of the metrics are cos(W u, w_j) (a zero-shot classifier through W)."""
+        vi = self.net.vi
+        u = vi.encode_image(batch["context"])
+        loss = vi.prealign_loss(u, batch["labels"])
+        U = torch.nn.functional.normalize(vi.W(u), dim=-1)
+        logits = 10.0 * U @ vi.text_embeddings.to(U.dtype).T
+        B = logits.shape[0]
+        out = {
+            "logits_G": logits,
+            "logits_t": logits,
+            "logits_levels": logits.unsqueeze(1).expand(B, 3, -1),
+            "order": torch.zeros(B, 3, dtype=torch.long, device=logits.device),
+            "y_t": (logits > 0).to(logits.dtype),
+            "f": logits.new_zeros(B, 3),
+        }
+        return out, {"loss": loss}
+
+    def _step(
+        self, batch: Mapping[str, Tensor], stage: str
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        if self.hparams.stage == "prealign":
+            out, terms = self._prealign_step(batch)
+            self.log(
+                f"{stage}/loss",
+                terms["loss"].detach(),
+                prog_bar=True,
+                batch_size=batch["labels"].shape[0],
+                sync_dist=stage != "train",
+            )
+            return out, terms
+        out = self.net(batch)
+        terms = emo_loss(
+            self.net.level_loss,
+            out["logits_levels"],
+            out["logits_t"],
+            out["logits_G"],
+            out["delta_sq"],
+            batch["labels"],
+            self.loss_weights,
+            self.dynamic_weights,
+            self.detach_level_terms,
+        )
+        bs = batch["labels"].shape[0]
+        self.log_dict(
+            {f"{stage}/{k}": v.detach() for k, v in terms.items() if k != "loss"},
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=bs,
+            prog_bar=False,
+            sync_dist=stage != "train",
+        )
+        self.log(
+            f"{stage}/loss",
+            terms["loss"].detach(),
+            prog_bar=True,
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=bs,
+            sync_dist=stage != "train",
+        )
+        return out, terms
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        _, terms = self._step(batch, "train")
+        return terms["loss"]
+
+    def _scores(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)
+
+    def _update_metrics(
+        self, out: dict[str, Tensor], batch: Mapping[str, Tensor], stage: str
+    ) -> None:
+        y = batch["labels"]
+        target = y.long() if self.multi_label else y.argmax(-1)
+        logits = {"G": out["logits_G"], "t": out["logits_t"]}
+        logits.update({h: out["logits_levels"][:, i] for i, h in enumerate(("c", "b", "h"))})
+        for h, lg in logits.items():
+            self.metrics[stage][h].update(self._scores(lg.detach()), target)
+        self._first_excluded += torch.bincount(out["order"][:, 0], minlength=3)
+        self._positives += (y > 0.5).sum(0).to(self._positives)
+
+    def _log_epoch_metrics(self, stage: str) -> dict[str, float]:
+        logged: dict[str, float] = {}
+        name = "mAP" if self.multi_label else "acc"
+        for h in HEADS:
+            metric = self.metrics[stage][h]
+            value = metric.compute()
+            if (
+                self.multi_label
+            ):  # mean over classes that have positives (AP is undefined otherwise)
+                per_class = value
+                valid = torch.isfinite(per_class) & (self._positives > 0)
+                value = (
+                    per_class[valid].mean() if valid.any() else per_class.new_tensor(float("nan"))
+                )
+                if h == "G":
+                    self._per_class_ap = per_class.detach().cpu()
+            key = f"{stage}/{name}" if h == "G" else f"{stage}/{name}_{h}"
+            self.log(key, value * 100.0, prog_bar=h == "G", sync_dist=True)
+            logged[key] = float(value) * 100.0
+            metric.reset()
+        total = self._first_excluded.sum().clamp_min(1)
+        for i, lvl in enumerate(LEVELS):
+            share = 100.0 * self._first_excluded[i].float() / total
+            self.log(f"{stage}/first_excluded/{lvl}", share, sync_dist=True)
+            logged[f"{stage}/first_excluded/{lvl}"] = float(share)
+        self._first_excluded.zero_()
+        self._positives.zero_()
+        return logged
+
+    def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        out, _ = self._step(batch, "val")
+        self._update_metrics(out, batch, "val")
+        self._val_scores.append(self._scores(out["logits_G"].detach()).cpu())
+        self._val_labels.append(batch["labels"].detach().cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+        if self._val_scores and self.multi_label:
+            scores, labels = torch.cat(self._val_scores), torch.cat(self._val_labels)
+            self.thresholds.copy_(calibrate_thresholds(scores, labels, self.hparams.threshold_rule))
+        self._val_scores.clear()
+        self._val_labels.clear()
+
+    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+        out, _ = self._step(batch, "test")
+        self._update_metrics(out, batch, "test")
+        if len(self.prediction_rows) < self.hparams.example_predictions:
+            self._record_predictions(out, batch)
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = self._log_epoch_metrics("test")
+
+    def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        out = self.net(batch)
+        out["scores"] = self._scores(out["logits_G"])
+        return out
+
+    def _record_predictions(self, out: dict[str, Tensor], batch: Mapping[str, Tensor]) -> None:
+        names = self.net.class_names
+        scores = self._scores(out["logits_G"]).detach().cpu()
+        if self.multi_label:
+            pred = scores > self.thresholds.cpu()
+        else:
+            pred = torch.nn.functional.one_hot(scores.argmax(-1), len(names)).bool()
+        labels = batch["labels"].cpu() > 0.5
+        y_t = out["y_t"].cpu() > 0.5
+        for i in range(scores.shape[0]):
+            if len(self.prediction_rows) >= self.hparams.example_predictions:
+                break
+            self.prediction_rows.append(
+                {
+                    "index": int(batch["index"][i]) if "index" in batch else i,
+                    "ground_truth": ", ".join(
+                        n for n, v in zip(names, labels[i], strict=True) if v
+                    ),
+                    "prediction": ", ".join(n for n, v in zip(names, pred[i], strict=True) if v),
+                    "vi_pseudo_label": ", ".join(
+                        n for n, v in zip(names, y_t[i], strict=True) if v
+                    ),
+                    "exclusion_sequence": " -> ".join(LEVELS[j] for j in out["order"][i].tolist()),
+                    **{f"f_{LEVELS[j]}": float(out["f"][i, j]) for j in range(3)},
+                }
+            )
+
+    # ------------------------------------------------------------ optimiser
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt_cfg = dict(self.hparams.optimizer)
+        if self.hparams.stage == "prealign":
+            params = list(self.net.vi.W.parameters())
+        else:
+            params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(
+            params,
+            lr=opt_cfg.get("lr", 6e-5),
+            weight_decay=opt_cfg.get("weight_decay", 5e-4),
+            betas=tuple(opt_cfg.get("betas", (0.9, 0.999))),
+        )
+        sch_cfg = dict(self.hparams.scheduler)
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=sch_cfg.get("step_size", 3), gamma=sch_cfg.get("gamma", 0.01)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

@@ -1,0 +1,193 @@
+"""Training and evaluation as pure functions of a composed config.
+
+``train(cfg)`` and ``evaluate(cfg)`` return a dict of metrics; the Hydra entry points in
+:mod:`cocoer.cli` are thin wrappers, and the tests call these functions with configs
+composed by Hydra's Compose API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from cocoer.configs import validate_config
+from cocoer.utils.provenance import write_provenance
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_list(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every entry with a ``_target_`` of a callbacks / logger group."""
+    if not cfg:
+        return []
+    return [hydra.utils.instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_dir)
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path: auto`` -> this run directory's ``checkpoints/last.ckpt`` if it exists."""
+    ckpt = cfg.get("ckpt_path")
+    if ckpt == "auto":
+        last = output_dir(cfg) / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    if ckpt and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"ckpt_path does not exist: {ckpt}")
+    return ckpt
+
+
+def seed_everything(seed: int | None) -> int:
+    """Seed python, numpy, torch and the data-loader workers; seed 0 is a seed."""
+    if seed is None:
+        raise ValueError("seed must be set (an integer >= 0)")
+    L.seed_everything(int(seed), workers=True)
+    log.info("seed: %d", int(seed))
+    return int(seed)
+
+
+def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """Validate, seed, and build datamodule, model, callbacks, loggers and trainer."""
+    validate_config(cfg)
+    if cfg.get("extras", {}).get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    seed_everything(cfg.get("seed"))
+    log.info("instantiating datamodule <%s>", cfg.data._target_)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    log.info("instantiating model <%s>", cfg.model._target_)
+    model = hydra.utils.instantiate(cfg.model)
+    callbacks = instantiate_list(cfg.get("callbacks"))
+    loggers = instantiate_list(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return datamodule, model, trainer
+
+
+def _metrics(trainer: L.Trainer) -> dict[str, float]:
+    out = {}
+    for k, v in trainer.callback_metrics.items():
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            out[k] = float(v)
+    return out
+
+
+def chance_level(datamodule: L.LightningDataModule, split: str = "test") -> float | None:
+    """Expected mAP (%) of random scores = mean positive rate of the classes with positives;
+    for single-label data, the accuracy of always predicting the most frequent class."""
+    ds = getattr(datamodule, "datasets", {}).get(split)
+    records = getattr(ds, "records", None)
+    if not records:
+        return None
+    k = int(datamodule.num_classes)
+    counts = torch.zeros(k)
+    for r in records:
+        counts[list(r.labels)] += 1
+    n = len(records)
+    if getattr(datamodule, "multi_label", True):
+        pos = counts[counts > 0]
+        return float((pos / n).mean() * 100)
+    return float(counts.max() / n * 100)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit on train, select on val, test the best checkpoint once; returns the metrics."""
+    datamodule, model, trainer = prepare(cfg)
+    out = output_dir(cfg)
+    if trainer.is_global_zero:
+        write_provenance(cfg, out, _overrides())
+    metrics: dict[str, Any] = {}
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
+        metrics.update(_metrics(trainer))
+    best = None
+    if cfg.get("test", True):
+        ckpt_cb = trainer.checkpoint_callback
+        best = getattr(ckpt_cb, "best_model_path", "") or None
+        if best is None and ckpt_cb is not None and getattr(ckpt_cb, "last_model_path", ""):
+            best = ckpt_cb.last_model_path
+        if best is None:
+            log.warning("no checkpoint was saved: testing the current weights")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+        metrics.update(_metrics(trainer))
+        chance = chance_level(datamodule, "test")
+        if chance is not None:
+            metrics["test/chance"] = chance
+    metrics["best_ckpt"] = best
+    metrics["output_dir"] = str(out)
+    if trainer.is_global_zero:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        rows = getattr(model, "prediction_rows", None)
+        if rows:
+            (out / "predictions.json").write_text(json.dumps(rows, indent=2))
+    return metrics
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path`` on ``cfg.split`` with the model config the checkpoint holds."""
+    from cocoer.lit_module import CocoERLitModule
+
+    if not cfg.get("ckpt_path"):
+        raise ValueError("cocoer-eval needs ckpt_path=PATH")
+    ckpt = Path(cfg.ckpt_path)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+    seed_everything(cfg.get("seed"))
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = CocoERLitModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+    loggers = instantiate_list(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False)
+    split = cfg.get("split", "test")
+    if split == "test":
+        trainer.test(model, datamodule=datamodule)
+    elif split == "val":
+        trainer.validate(model, datamodule=datamodule)
+    else:
+        raise ValueError(f"split must be test or val, got {split!r}")
+    metrics: dict[str, Any] = _metrics(trainer)
+    chance = chance_level(datamodule, split)
+    if chance is not None:
+        metrics[f"{split}/chance"] = chance
+    out = output_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _overrides() -> list[str] | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except Exception:  # not running under @hydra.main (tests, notebooks)
+        return None
+
+
+def summarise(metrics: dict[str, Any], cfg: DictConfig) -> str:
+    """A few lines for the terminal: the test metric against chance, and where things are."""
+    multi = bool(OmegaConf.select(cfg, "data.multi_label", default=True))
+    name = "mAP" if multi else "acc"
+    lines = []
+    for split in ("test", "val"):
+        if f"{split}/{name}" in metrics:
+            chance = metrics.get(f"{split}/chance")
+            extra = f" (chance level {chance:.2f})" if chance is not None else ""
+            lines.append(f"{split} {name}: {metrics[f'{split}/{name}']:.2f}{extra}")
+            shares = [
+                f"{lvl} {metrics[f'{split}/first_excluded/{lvl}']:.1f}%"
+                for lvl in ("context", "body", "head")
+                if f"{split}/first_excluded/{lvl}" in metrics
+            ]
+            if shares:
+                lines.append(f"{split} first-excluded level: " + ", ".join(shares))
+    if metrics.get("best_ckpt"):
+        lines.append(f"best checkpoint: {metrics['best_ckpt']}")
+    lines.append(f"run directory (logs, config, metrics.json): {metrics.get('output_dir')}")
+    return "\n".join(lines)

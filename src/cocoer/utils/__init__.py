@@ -1,0 +1,1 @@
+"""Run utilities: seeding, provenance, instantiation helpers."""

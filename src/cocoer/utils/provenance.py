@@ -1,0 +1,69 @@
+"""What a run directory records about how it was made (config, overrides, code, packages)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+PACKAGES = (
+    "torch", "torchvision", "lightning", "hydra-core", "omegaconf", "torchmetrics",
+    "open_clip_torch", "qpth", "wandb", "numpy", "scipy", "opencv-python-headless",
+    "insightface", "onnxruntime", "onnxruntime-gpu", "grad-cam",
+)  # fmt: skip
+
+
+def git_state(repo: Path | None = None) -> dict[str, Any]:
+    """Commit and dirty flag of the source tree (None outside a git checkout)."""
+    repo = repo or Path(__file__).resolve().parents[3]
+
+    def run(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+            )
+            return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def write_provenance(
+    cfg: DictConfig, out_dir: str | Path, overrides: list[str] | None = None
+) -> Path:
+    """Write ``config.yaml`` (resolved), ``overrides.txt`` and ``provenance.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if overrides is not None:
+        (out / "overrides.txt").write_text("\n".join(overrides) + ("\n" if overrides else ""))
+    info = {
+        "git": git_state(),
+        "python": sys.version,
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "seed": cfg.get("seed"),
+        "packages": package_versions(),
+    }
+    path = out / "provenance.json"
+    path.write_text(json.dumps(info, indent=2))
+    return path
