@@ -53,7 +53,8 @@ def write_provenance(
     """Write ``config.yaml`` (resolved), ``overrides.txt`` and ``provenance.json``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # Hydra's own node
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(run_cfg, resolve=True))
     if overrides is not None:
         (out / "overrides.txt").write_text("\n".join(overrides) + ("\n" if overrides else ""))
     info = {

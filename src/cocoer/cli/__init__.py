@@ -1,0 +1,1 @@
+"""Console entry points (cocoer-train, cocoer-eval, cocoer-prepare, cocoer-infer, ...)."""

@@ -1,0 +1,423 @@
+"""Dataset preparation: a head and a body box for every person, cached in the box cache.
+
+:func:`prepare_dataset` is the pure function behind ``cocoer-prepare``. For every person of
+the requested splits that is not yet in ``<root>/cocoer_boxes.jsonl``:
+
+- head: the annotation's head box (source ``"annotation"``); else the face inside the body box
+  (:func:`~cocoer.detect.people.head_for_body`, source of the face detector), falling back to
+  ``head_from_body`` (``"heuristic"``);
+- body: the annotation's body box (``"annotation"``);
+- a person with no body box (CAER-S) gets the main person of the image from
+  :func:`~cocoer.detect.people.detect_people`: the one with the largest detected face (its body
+  is a person detection containing the face, else ``body_from_face``), else the largest person
+  box, else the whole image with ``head_from_body`` (both ``"heuristic"``).
+
+Entries are appended one by one (flushed), so an interrupted run resumes where it stopped; a
+re-run skips every key already in the cache without building a detector. An unreadable image is
+reported (counted and listed with its reason) and its persons are not written, so a later run
+retries them; with ``strict=True`` it raises :class:`~cocoer.data.records.BadSampleError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from cocoer.data.box_cache import SOURCES, BoxCacheWriter, cache_path, load_box_cache
+from cocoer.data.heuristics import full_image_box, head_from_body
+from cocoer.data.records import BadSampleError, BBox, PersonRecord, SkipReport
+from cocoer.detect.boxes import box_area
+from cocoer.detect.people import HEURISTIC, detect_people, head_for_body
+from cocoer.detect.types import Detector, PersonDetection
+
+DATASETS: tuple[str, ...] = ("emotic", "caer_s")
+DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
+    "emotic": ("train", "val", "test"),
+    "caer_s": ("train", "test"),
+}
+#: Splits accepted by ``splits=`` (CAER-S "train" covers its "val" hold-out; see read_records).
+KNOWN_SPLITS: dict[str, tuple[str, ...]] = {
+    "emotic": ("train", "val", "test"),
+    "caer_s": ("train", "val", "test"),
+}
+ANNOTATION_FORMATS: tuple[str, ...] = ("mat", "csv")
+ANNOTATION = "annotation"
+
+#: Default folder of the EMOTIC CSV export (``<root>/emotic_pre/<split>.csv``), as in
+#: :class:`cocoer.data.emotic_datamodule.EmoticDataModule`.
+DEFAULT_CSV_DIR = "emotic_pre"
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class SplitStats:
+    """Per-split counts of one preparation run.
+
+    Attributes:
+        persons: records read for the split (after the readers' own skips).
+        done_before: persons already in the cache when the run started.
+        written: persons written by this run.
+        skipped: persons not written because their image could not be read.
+        reader_skipped: persons the annotation reader dropped (see the report).
+        head_sources / body_sources: boxes by source over ALL persons of the split in the
+            cache after the run (so a re-run still shows what the cache holds).
+    """
+
+    persons: int = 0
+    done_before: int = 0
+    written: int = 0
+    skipped: int = 0
+    reader_skipped: int = 0
+    head_sources: Counter[str] = field(default_factory=Counter)
+    body_sources: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class PrepareSummary:
+    """What :func:`prepare_dataset` did; :meth:`table` renders it for the CLI."""
+
+    dataset: str
+    root: Path
+    cache_path: Path
+    face_detector: str | None
+    person_detector: str | None
+    splits: dict[str, SplitStats]
+    report: SkipReport
+    detector_calls: int = 0
+
+    @property
+    def written(self) -> int:
+        """Persons written by this run, all splits."""
+        return sum(s.written for s in self.splits.values())
+
+    @property
+    def skipped(self) -> int:
+        """Persons skipped by this run (unreadable images), all splits."""
+        return sum(s.skipped for s in self.splits.values())
+
+    def table(self) -> str:
+        """Plain-text summary: per split counts, then boxes by source per level."""
+        lines = [
+            f"cocoer-prepare {self.dataset}: {self.root} -> {self.cache_path}",
+            f"detectors: face={self.face_detector or '-'} person={self.person_detector or '-'}"
+            f" (calls this run: {self.detector_calls})",
+            "",
+            f"{'split':<8}{'persons':>9}{'cached':>9}{'written':>9}{'skipped':>9}"
+            f"{'reader-skipped':>16}",
+        ]
+        for name, s in self.splits.items():
+            lines.append(
+                f"{name:<8}{s.persons:>9}{s.done_before:>9}{s.written:>9}{s.skipped:>9}"
+                f"{s.reader_skipped:>16}"
+            )
+        lines += ["", "boxes in the cache by source"]
+        lines.append(f"{'split':<8}{'level':<6}" + "".join(f"{src:>13}" for src in SOURCES))
+        for name, s in self.splits.items():
+            for level, counts in (("head", s.head_sources), ("body", s.body_sources)):
+                cells = "".join(f"{counts.get(src, 0):>13}" for src in SOURCES)
+                missing = counts.get("none", 0)
+                tail = f"   (no box: {missing})" if missing else ""
+                lines.append(f"{name:<8}{level:<6}{cells}{tail}")
+        return "\n".join(lines)
+
+
+class _CountingDetector:
+    """Wraps a detector and counts its calls (reported in the summary)."""
+
+    def __init__(self, inner: Detector) -> None:
+        self.inner = inner
+        self.source = inner.source
+        self.calls = 0
+
+    def detect(self, image_rgb: np.ndarray) -> list[Any]:
+        self.calls += 1
+        return self.inner.detect(image_rgb)
+
+
+def read_records(
+    dataset: str,
+    root: PathLike,
+    splits: Sequence[str],
+    annotations: str = "mat",
+    reports: Mapping[str, SkipReport] | None = None,
+    strict: bool = False,
+    csv_dir: str = DEFAULT_CSV_DIR,
+) -> dict[str, list[PersonRecord]]:
+    """Records per split, read with the :mod:`cocoer.data` readers (``reports[split]``, if
+    given, receives that split's skipped/fixed inputs).
+
+    EMOTIC: ``<root>/Annotations/Annotations.mat`` (loaded once) or
+    ``<root>/<csv_dir>/<split>.csv``. CAER-S: ``"train"`` lists the whole train folder
+    (``val_fraction=0``), so that the validation hold-out carved from it at load time is
+    prepared too.
+    """
+    root = Path(root)
+    reports = reports or {}
+    out: dict[str, list[PersonRecord]] = {}
+    if dataset == "emotic":
+        from cocoer.data import emotic
+
+        if annotations == "mat":
+            mat_path = root / "Annotations" / "Annotations.mat"
+            if not mat_path.is_file():
+                raise FileNotFoundError(f"{mat_path}: EMOTIC annotation file not found")
+            mat = emotic.load_mat(mat_path)
+            for split in splits:
+                out[split] = emotic.read_emotic_mat(
+                    mat_path, split, reports.get(split), strict, mat=mat
+                )
+        else:
+            for split in splits:
+                out[split] = emotic.read_emotic_csv(
+                    root / csv_dir / f"{split}.csv", split, reports.get(split), strict
+                )
+    else:
+        from cocoer.data.caer_s import list_caer_s
+
+        for split in splits:
+            kwargs: dict[str, Any] = {"val_fraction": 0.0} if split == "train" else {}
+            out[split] = list_caer_s(
+                root, split, report=reports.get(split), strict=strict, **kwargs
+            )
+    return out
+
+
+def dataset_dir(dataset: str, root: PathLike) -> Path:
+    """Folder the record image paths are relative to, and where the box cache lives
+    (``root`` for EMOTIC; the resolved ``CAER-S/`` folder for CAER-S)."""
+    if dataset == "caer_s":
+        from cocoer.data.caer_s import resolve_caer_s_root
+
+        return resolve_caer_s_root(root)
+    return Path(root)
+
+
+def main_person(people: Sequence[PersonDetection]) -> PersonDetection | None:
+    """The person with the largest detected face, else the largest body box, else None."""
+    with_face = [p for p in people if p.head_source != HEURISTIC]
+    if with_face:
+        return max(with_face, key=lambda p: box_area(p.head_box))
+    if people:
+        return max(people, key=lambda p: box_area(p.body_box))
+    return None
+
+
+def boxes_for_record(
+    record: PersonRecord,
+    image_rgb: np.ndarray | None,
+    face_detector: Detector | None,
+    person_detector: Detector | None,
+) -> dict[str, Any]:
+    """The box-cache entry of one person (``image_rgb`` may be None only when the record has
+    both an annotated head and body box)."""
+    head: BBox | None = record.head_box
+    body: BBox | None = record.body_box
+    head_src = ANNOTATION if head is not None else None
+    body_src = ANNOTATION if body is not None else None
+    if head is None or body is None:
+        if image_rgb is None or face_detector is None:
+            raise ValueError(f"{record.record_id}: an image and a face detector are needed")
+        if body is not None:
+            head, head_src = head_for_body(image_rgb, body, face_detector)
+        else:
+            person = main_person(detect_people(image_rgb, face_detector, person_detector))
+            if person is None:
+                height, width = image_rgb.shape[:2]
+                body, body_src = full_image_box(width, height), HEURISTIC
+                if head is None:
+                    head, head_src = head_from_body(body), HEURISTIC
+            else:
+                body, body_src = person.body_box, person.body_source
+                if head is None:
+                    head, head_src = person.head_box, person.head_source
+    return {
+        "image": record.image,
+        "person": record.person,
+        "head_box": [float(v) for v in head] if head is not None else None,
+        "head_source": head_src,
+        "body_box": [float(v) for v in body] if body is not None else None,
+        "body_source": body_src,
+    }
+
+
+def _group_by_image(records: Iterable[PersonRecord]) -> dict[str, list[PersonRecord]]:
+    groups: dict[str, list[PersonRecord]] = {}
+    for rec in records:
+        groups.setdefault(rec.image, []).append(rec)
+    return groups
+
+
+def _needs_image(record: PersonRecord) -> bool:
+    return record.head_box is None or record.body_box is None
+
+
+def prepare_dataset(
+    dataset: str,
+    root: PathLike,
+    *,
+    annotations: str = "mat",
+    csv_dir: str = DEFAULT_CSV_DIR,
+    splits: Sequence[str] | None = None,
+    detector: str = "auto",
+    insightface_models: PathLike | None = None,
+    strict: bool = False,
+    face_detector: Detector | None = None,
+    person_detector: Detector | None = None,
+    progress: bool = True,
+    max_pixels: int | None = None,
+    load_image: Callable[..., Any] | None = None,
+) -> PrepareSummary:
+    """Detect and cache a head and a body box for every person (see the module doc).
+
+    Args:
+        dataset: ``"emotic"`` or ``"caer_s"``.
+        root: dataset root (EMOTIC: the folder with ``Annotations/``; CAER-S: ``CAER-S/`` or
+            its parent). The cache is ``cocoer_boxes.jsonl`` in :func:`dataset_dir`.
+        annotations: EMOTIC annotation format, ``"mat"`` or ``"csv"``.
+        csv_dir: folder of the EMOTIC CSV files, relative to ``root``.
+        splits: splits to prepare (default: all of the dataset's splits).
+        detector: face backend ``"auto"``, ``"insightface"`` or ``"opencv"``; the person
+            backend is InsightFace's person model when present (unless ``"opencv"``), else HOG.
+        insightface_models: InsightFace model folder (default ``~/.insightface/models/buffalo_l``).
+        strict: bad annotations and unreadable images raise instead of being reported.
+        face_detector / person_detector: ready detectors (override ``detector``; for tests).
+        progress: show a tqdm progress bar.
+        max_pixels: decompression-bomb guard passed to ``load_image`` (default: the data
+            layer's).
+        load_image: image decoder ``(path, max_pixels) -> PIL image`` (default
+            :func:`cocoer.data.windows.load_image`).
+
+    Returns:
+        A :class:`PrepareSummary` (per-split counts, boxes by source, the skip report).
+
+    Raises:
+        ValueError: unknown dataset, annotation format or split.
+        FileNotFoundError: missing root or annotation file (named).
+        BadSampleError: with ``strict``, the first bad annotation or unreadable image.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if annotations not in ANNOTATION_FORMATS:
+        raise ValueError(f"unknown annotation format {annotations!r}; choose {ANNOTATION_FORMATS}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: dataset root is not a directory")
+    splits = tuple(splits) if splits else DEFAULT_SPLITS[dataset]
+    unknown = [s for s in splits if s not in KNOWN_SPLITS[dataset]]
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown} for {dataset}; has {KNOWN_SPLITS[dataset]}")
+    if load_image is None:
+        from cocoer.data.windows import DEFAULT_MAX_PIXELS
+        from cocoer.data.windows import load_image as _load_image
+
+        load_image = _load_image
+        if max_pixels is None:
+            max_pixels = DEFAULT_MAX_PIXELS
+
+    report = SkipReport()
+    stats: dict[str, SplitStats] = {}
+    split_reports = {split: SkipReport() for split in splits}
+    records = read_records(dataset, root, splits, annotations, split_reports, strict, csv_dir)
+    for split in splits:
+        report.extend(split_reports[split])
+        stats[split] = SplitStats(
+            persons=len(records[split]), reader_skipped=split_reports[split].num_skipped()
+        )
+
+    base = dataset_dir(dataset, root)
+    face: _CountingDetector | None = None
+    person: _CountingDetector | None = None
+    with BoxCacheWriter(base) as writer:
+        if writer.torn_lines:
+            report.add_fixed(str(writer.path), "torn last line from an interrupted run removed")
+        done = writer.done_keys()
+        todo = {split: [r for r in records[split] if r.key not in done] for split in splits}
+        if any(_needs_image(r) for recs in todo.values() for r in recs):
+            # built up front so a missing model fails before any work; not at all on a re-run
+            face, person = _build_detectors(
+                dataset, detector, insightface_models, face_detector, person_detector
+            )
+        for split in splits:
+            st = stats[split]
+            st.done_before = st.persons - len(todo[split])
+            groups = _group_by_image(todo[split])
+            bar = tqdm(
+                groups.items(),
+                total=len(groups),
+                desc=f"{dataset} {split}",
+                unit="img",
+                disable=not progress,
+            )
+            for rel, persons in bar:
+                image_rgb: np.ndarray | None = None
+                if any(_needs_image(r) for r in persons):
+                    try:
+                        image_rgb = np.asarray(load_image(base / rel, max_pixels), dtype=np.uint8)
+                    except BadSampleError as exc:
+                        if strict:
+                            raise
+                        report.add(exc.where, exc.reason)
+                for rec in persons:
+                    if rec.key in done:  # the same person listed twice (e.g. in two splits)
+                        st.done_before += 1
+                        continue
+                    if _needs_image(rec) and image_rgb is None:
+                        st.skipped += 1
+                        continue
+                    writer.append(boxes_for_record(rec, image_rgb, face, person))
+                    done.add(rec.key)
+                    st.written += 1
+
+    cache = load_box_cache(base)
+    for split in splits:
+        st = stats[split]
+        for rec in records[split]:
+            entry = cache.get(rec.key)
+            if entry is None:
+                continue
+            st.head_sources[entry.get("head_source") or "none"] += 1
+            st.body_sources[entry.get("body_source") or "none"] += 1
+
+    return PrepareSummary(
+        dataset=dataset,
+        root=root,
+        cache_path=cache_path(base),
+        face_detector=_describe(face),
+        person_detector=_describe(person),
+        splits=stats,
+        report=report,
+        detector_calls=(face.calls if face else 0) + (person.calls if person else 0),
+    )
+
+
+def _build_detectors(
+    dataset: str,
+    detector: str,
+    insightface_models: PathLike | None,
+    face_detector: Detector | None,
+    person_detector: Detector | None,
+) -> tuple[_CountingDetector, _CountingDetector | None]:
+    """The (counted) face detector, and the person detector for CAER-S (None for EMOTIC,
+    whose bodies are annotated, unless one is given)."""
+    from cocoer.detect.factory import build_face_detector, build_person_detector
+
+    fd = face_detector or build_face_detector(detector, insightface_models)
+    pd = person_detector
+    if pd is None and dataset == "caer_s":
+        person_backend = "opencv" if detector == "opencv" else "auto"
+        pd = build_person_detector(person_backend, insightface_models)
+    return _CountingDetector(fd), (_CountingDetector(pd) if pd is not None else None)
+
+
+def _describe(det: _CountingDetector | None) -> str | None:
+    if det is None:
+        return None
+    return f"{type(det.inner).__name__}({det.source})"

@@ -1,0 +1,123 @@
+"""Training entry points: config composition and validation, a train run, eval parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import open_dict
+
+from cocoer import config_dir
+from cocoer.configs import validate_config
+from cocoer.train import evaluate, train
+from tests.conftest import TINY_OVERRIDES, compose_config
+
+EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(tmp_path: Path, experiment: str) -> None:
+    cfg = compose_config("train", tmp_path, overrides=[f"experiment={experiment}"])
+    validate_config(cfg)
+    assert cfg.model.net.num_classes == cfg.data.num_classes
+    assert cfg.model.net.hfe.image_size == cfg.data.image_size
+
+
+@pytest.mark.parametrize("model", ["cocoer_tiny", "cocoer_paper"])
+@pytest.mark.parametrize("data", ["emotic", "caer_s", "emotic_synthetic", "caer_s_synthetic"])
+def test_model_and_data_groups_compose(tmp_path: Path, model: str, data: str) -> None:
+    cfg = compose_config("train", tmp_path, overrides=[f"model={model}", f"data={data}"])
+    validate_config(cfg)
+    assert cfg.model.net.multi_label == (cfg.data.num_classes == 26)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.loss.alpha=-0.1", "alpha"),
+        ("model.net.hfe.patch_size=0", "patch_size"),
+        ("model.freeze_levels=[neck]", "unknown level 'neck'"),
+        ("model.net.workspace.qp_method=simplex", "qp_method"),
+        ("model.net.workspace.update=some", "update"),
+        ("model.net.hfe.backbone=resnet9", "backbone"),
+        ("model.net.vi.tau=1.5", "tau"),
+        ("model.net.loss_kind=ce", "does not fit"),
+    ],
+)
+def test_bad_values_fail_before_any_data_is_read(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    missing = tmp_path / "no_such_dataset"
+    cfg = compose_config("train", tmp_path, missing, [*TINY_OVERRIDES, override])
+    with pytest.raises(ValueError, match=message):
+        train(cfg)
+    assert not missing.exists()  # failed before the data module touched the disk
+
+
+def test_schema_rejects_unknown_keys_and_wrong_types(tmp_path: Path) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException):
+        compose_config("train", tmp_path, overrides=["model.loss.alfa=0.1"])
+    with pytest.raises(ConfigCompositionException):
+        compose_config("train", tmp_path, overrides=["model.loss.alpha=abc"])
+
+
+def test_train_then_eval_gives_the_same_test_metrics(tiny_train_cfg, tmp_path: Path) -> None:
+    metrics = train(tiny_train_cfg)
+    run = Path(tiny_train_cfg.paths.output_dir)
+    for name in ("config.yaml", "provenance.json", "metrics.json"):
+        assert (run / name).is_file(), name
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["seed"] == 0 and "torch" in prov["packages"]
+    assert 0.0 <= metrics["test/mAP"] <= 100.0
+    shares = [metrics[f"test/first_excluded/{lvl}"] for lvl in ("context", "body", "head")]
+    assert sum(shares) == pytest.approx(100.0, abs=1e-3)
+    ckpt = torch.load(metrics["best_ckpt"], map_location="cpu", weights_only=False)
+    assert "net" in ckpt["hyper_parameters"] and "thresholds" in "".join(ckpt["state_dict"])
+
+    eval_cfg = compose_config(
+        "eval",
+        tmp_path / "eval",
+        Path(tiny_train_cfg.data.root),
+        [o for o in TINY_OVERRIDES if not o.startswith(("trainer.max_epochs", "model."))]
+        + [f"ckpt_path={metrics['best_ckpt']}"],
+    )
+    again = evaluate(eval_cfg)
+    assert again["test/mAP"] == pytest.approx(metrics["test/mAP"], abs=1e-4)
+    assert again["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
+
+
+def test_same_seed_same_result(tiny_emotic_root: Path, tmp_path: Path) -> None:
+    over = [*TINY_OVERRIDES, "trainer.deterministic=true", "test=false"]
+    a = train(compose_config("train", tmp_path / "a", tiny_emotic_root, over))
+    b = train(compose_config("train", tmp_path / "b", tiny_emotic_root, over))
+    assert a["train/loss_epoch"] == b["train/loss_epoch"]
+    assert a["val/mAP"] == b["val/mAP"]
+
+
+def test_fast_dev_run(tmp_path: Path, tiny_emotic_root: Path) -> None:
+    cfg = compose_config("train", tmp_path, tiny_emotic_root, [*TINY_OVERRIDES, "debug=fdr"])
+    with open_dict(cfg):
+        cfg.callbacks.model_checkpoint.monitor = None
+    metrics = train(cfg)
+    assert "train/loss_epoch" in metrics or "train/loss" in metrics
+
+
+def test_params_command_counts_the_tiny_model() -> None:
+    from cocoer.cli.params import count
+
+    counts = count(["model=cocoer_tiny", "data.image_size=32"])
+    parts = [v for k, v in counts.items() if k not in ("total", "trainable")]
+    assert sum(parts) == counts["total"] > counts["trainable"] > 0
+
+
+@pytest.mark.slow
+def test_paper_model_parameter_count_is_near_the_paper() -> None:
+    from cocoer.cli.params import count
+
+    counts = count([])
+    # 352.14 M in the paper; the exact layout of a few layers is not published
+    assert 300e6 < counts["trainable"] < 450e6
