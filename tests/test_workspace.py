@@ -38,7 +38,11 @@ def test_closed_form_degenerate_cases_reach_the_optimal_value() -> None:
     """K = 0, rank-1 K, ties in f: the minimiser may not be unique; its value is."""
     gen = torch.Generator().manual_seed(0)
     Ks = [torch.zeros(3, 3), random_psd(1, 3, 1, gen)[0], torch.ones(3, 3)]
-    fs = [torch.tensor([1.0, 1.0, 0.0]), torch.tensor([0.5, 0.5, 0.5]), torch.randn(3, generator=gen)]
+    fs = [
+        torch.tensor([1.0, 1.0, 0.0]),
+        torch.tensor([0.5, 0.5, 0.5]),
+        torch.randn(3, generator=gen),
+    ]
     for K in Ks:
         for f in fs:
             lam = simplex_qp(K[None], f[None], "closed_form")
@@ -88,7 +92,9 @@ def compare(maps, x, y_t, loss: LevelLoss, check_lambda: bool = True, **ws_kwarg
     ref = reference_workspace(maps, x, y_t, loss, **ws_kwargs)
     np.testing.assert_allclose(out.f.detach().numpy(), ref.f, atol=1e-10)
     assert out.order.tolist() == ref.order
-    np.testing.assert_allclose(out.delta_sq.detach().numpy(), ref.delta_norm_sq, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        out.delta_sq.detach().numpy(), ref.delta_norm_sq, rtol=1e-5, atol=1e-8
+    )
     np.testing.assert_allclose(out.z_hat.detach().numpy(), ref.z_hat, atol=1e-5)
     if check_lambda:
         np.testing.assert_allclose(out.lam.detach().numpy(), ref.lam, atol=1e-5)

@@ -72,9 +72,9 @@ def _face_candidate(K: Tensor, f: Tensor, face: tuple[int, ...]) -> tuple[Tensor
         t0 = -(h11 * r[:, 0] - h01 * r[:, 1]) / det_safe
         t1 = -(-h01 * r[:, 0] + h00 * r[:, 1]) / det_safe
         t = torch.stack([t0, t1], -1)  # [B, 2]
-    lam_F = t @ P.T + torch.nn.functional.one_hot(
-        torch.tensor(s - 1, device=f.device), s
-    ).to(f.dtype)  # [B, s]
+    v = f.new_zeros(s)
+    v[-1] = 1.0  # the face's last vertex e_last
+    lam_F = t @ P.T + v  # [B, s]
     ok = ok & (lam_F >= 0).all(-1) & torch.isfinite(lam_F).all(-1)
     lam = lam.index_copy(1, idx, lam_F)
     return lam, ok
@@ -96,7 +96,7 @@ def simplex_qp_closed_form(K: Tensor, f: Tensor) -> Tensor:
     # Prefer the first face within a tiny tolerance of the best value (ties -> larger face).
     best = V.min(-1, keepdim=True).values
     tol = 1e-12 * (best.abs() + 1.0)
-    first = (V <= best + tol).to(torch.int8).argmax(-1)  # [B]
+    first = (best + tol >= V).to(torch.int8).argmax(-1)  # [B]
     C = torch.stack(cands, 1)  # [B, n_faces, q]
     return C.gather(1, first.view(-1, 1, 1).expand(-1, 1, q)).squeeze(1)
 
