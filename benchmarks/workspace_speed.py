@@ -172,7 +172,8 @@ def main() -> None:
     print(
         f"ratios: reference / batched = {ratios['reference_over_batched']:.0f}x; "
         f"qpth / closed form = {ratios['qpth_over_closed_form']:.1f}x; batched workspace = "
-        f"{ratios['workspace_share_of_paper_forward_pct']:.3f} % of the paper model's forward at B={B}"
+        f"{ratios['workspace_share_of_paper_forward_pct']:.3f} % of the paper model's forward "
+        f"at B={B}"
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
