@@ -1,1 +1,9 @@
-"""Console entry points (cocoer-train, cocoer-eval, cocoer-prepare, cocoer-infer, ...)."""
+"""Command-line entry points (cocoer-train, -eval, -prepare, -infer, -params).
+
+Importing the package reads ``./.env`` (if any) into the environment, without
+overriding variables that are already set.
+"""
+
+from cocoer.utils.env import load_dotenv
+
+load_dotenv()

@@ -17,6 +17,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from cocoer.constants import LEVELS
 from cocoer.losses import LOSS_KINDS
 from cocoer.models.backbones import BACKBONES
+from cocoer.models.heads import MAPPINGS
 from cocoer.models.vi import VI_FEATURES
 from cocoer.workspace import QP_METHODS, UPDATE_TYPES
 
@@ -64,6 +65,7 @@ class NetConfig:
     class_names: list[str] | None = None
     d: int = 256
     loss_kind: str | None = None
+    mapping: str = "fc"
     hfe: HFEConfig = field(default_factory=HFEConfig)
     vi: VIConfig = field(default_factory=VIConfig)
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
@@ -149,6 +151,13 @@ def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
         _fail(f"model.net.hfe.backbone = {hfe.backbone!r}; choose one of {BACKBONES}")
     if net.d < 1:
         _fail(f"model.net.d = {net.d} must be >= 1")
+    if net.mapping not in MAPPINGS:
+        _fail(f"model.net.mapping = {net.mapping!r}; choose one of {MAPPINGS}")
+    if net.mapping != "fc" and OmegaConf.select(cfg, "trainer.inference_mode", default=True):
+        _fail(
+            f"model.net.mapping={net.mapping} computes its inner step with autograd at "
+            "evaluation time: set trainer.inference_mode=false"
+        )
     if not 0 < net.vi.tau < 1:
         _fail(f"model.net.vi.tau = {net.vi.tau} must be in (0, 1)")
     if net.vi.feature not in VI_FEATURES:

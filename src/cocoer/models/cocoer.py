@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
 from cocoer.losses import LevelLoss
-from cocoer.models.heads import FusionHead, LevelMappings
+from cocoer.models.heads import FusionHead, GenericLevelMappings, LevelMappings
 from cocoer.models.hfe import HFE
 from cocoer.models.vi import VIModule
 from cocoer.workspace import Workspace
@@ -33,6 +33,8 @@ class CocoER(nn.Module):
         class_names: prompt vocabulary (defaults by k).
         d: width of z_m, z_t.
         loss_kind: ``bce`` | ``l2`` (multi-label) or ``ce`` (single-label): L_hier.
+        mapping: structure of FFN0 in the level mappings: ``fc`` (the paper's; closed-form
+            inner step) or ``mlp`` (deeper, per-sample autograd inner step; Fig. 3).
         hfe / vi / workspace: keyword arguments of :class:`HFE`, :class:`VIModule`,
             :class:`Workspace`.
     """
@@ -44,6 +46,7 @@ class CocoER(nn.Module):
         class_names: list[str] | tuple[str, ...] | None = None,
         d: int = 256,
         loss_kind: str | None = None,
+        mapping: str = "fc",
         hfe: Mapping[str, Any] | None = None,
         vi: Mapping[str, Any] | None = None,
         workspace: Mapping[str, Any] | None = None,
@@ -59,7 +62,11 @@ class CocoER(nn.Module):
                 f"loss {self.level_loss.kind!r} does not fit multi_label={multi_label}"
             )
         self.hfe = HFE(**dict(hfe or {}))
-        self.levels = LevelMappings(3, self.hfe.out_dim, d, num_classes)
+        self.levels: LevelMappings | GenericLevelMappings
+        if mapping == "fc":
+            self.levels = LevelMappings(3, self.hfe.out_dim, d, num_classes)
+        else:
+            self.levels = GenericLevelMappings(3, self.hfe.out_dim, d, num_classes, mapping)
         self.vi = VIModule(self.class_names, d=d, multi_label=multi_label, **dict(vi or {}))
         self.workspace = Workspace(self.level_loss, **dict(workspace or {}))
         self.fusion = FusionHead(d, num_classes)

@@ -28,9 +28,9 @@ class FFN0Cache:
     """
 
     x: Tensor
-    pre: Tensor
-    h_hat: Tensor
-    sigma: Tensor
+    pre: Tensor | None = None
+    h_hat: Tensor | None = None
+    sigma: Tensor | None = None
 
 
 def gelu_grad(x: Tensor) -> Tensor:
@@ -118,6 +118,78 @@ class LevelMappings(nn.Module):
         pre_new = cache.pre - eta * (x_sq + 1.0) * d_pre
         h_hat_new, _ = layer_norm_stats(F.gelu(pre_new))
         return h_hat_new * (gamma - eta * d_gamma) + (self.ln_bias - eta * d_beta)
+
+
+MAPPINGS = ("fc", "mlp")
+
+
+def build_ffn0(kind: str, in_dim: int, d: int) -> nn.Sequential:
+    """One level's hidden mapping FFN0 as an nn.Module (for :class:`GenericLevelMappings`).
+
+    ``fc``: Linear -> GELU -> LayerNorm (the paper's linear mapping); ``mlp``: Linear ->
+    GELU -> Linear -> GELU -> LayerNorm (a deeper mapping, for the Fig. 3 ablation).
+    """
+    if kind == "fc":
+        return nn.Sequential(nn.Linear(in_dim, d), nn.GELU(), nn.LayerNorm(d, eps=LN_EPS))
+    if kind == "mlp":
+        return nn.Sequential(
+            nn.Linear(in_dim, d), nn.GELU(), nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d, eps=LN_EPS)
+        )
+    raise ValueError(f"unknown level mapping {kind!r}; choose one of {MAPPINGS}")
+
+
+class GenericLevelMappings(nn.Module):
+    """Level mappings with any FFN0 module; the inner step uses per-sample autograd.
+
+    Same interface as :class:`LevelMappings` (stacked prediction layers ``theta_weight``
+    [q, k, d] / ``theta_bias`` [q, k]), but FFN0_m is an arbitrary module and its inner
+    step is computed with ``torch.func``: per sample b, g_b = J_P(FFN0(x_b))^T dz_b and
+    z^_b = FFN0(x_b; P - eta g_b), vectorised with ``vmap`` (no Python loop over samples;
+    the per-sample parameters exist only inside the vectorised call). Slower and heavier
+    than the closed form: meant for mapping ablations (Fig. 3). Needs autograd at
+    evaluation time, so run it with ``trainer.inference_mode=false``.
+    """
+
+    def __init__(self, num_levels: int, in_dim: int, d: int, num_classes: int, kind: str) -> None:
+        super().__init__()
+        self.num_levels, self.in_dim, self.d, self.num_classes = num_levels, in_dim, d, num_classes
+        self.ffn0 = nn.ModuleList(build_ffn0(kind, in_dim, d) for _ in range(num_levels))
+        self.theta_weight = nn.Parameter(torch.empty(num_levels, num_classes, d))
+        self.theta_bias = nn.Parameter(torch.empty(num_levels, num_classes))
+        bound = 1.0 / math.sqrt(d)
+        nn.init.uniform_(self.theta_weight, -bound, bound)
+        nn.init.uniform_(self.theta_bias, -bound, bound)
+
+    def predict(self, z: Tensor) -> Tensor:
+        """l_m = theta_m z_m.  z [B, q, d] -> l [B, q, k]."""
+        return torch.einsum("bqd,qkd->bqk", z, self.theta_weight) + self.theta_bias
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, FFN0Cache]:
+        """x [B, q, D_in] -> (z [B, q, d], l [B, q, k], cache)."""
+        z = torch.stack([m(x[:, i]) for i, m in enumerate(self.ffn0)], 1)
+        return z, self.predict(z), FFN0Cache(x=x)
+
+    def inner_step(self, cache: FFN0Cache, dz: Tensor, eta: float) -> Tensor:
+        """Per-sample SGD step of every FFN0_m parameter along J^T dz; returns z_hat [B,q,d]."""
+        from torch.func import functional_call, grad, vmap
+
+        out = []
+        with torch.enable_grad():
+            for i, module in enumerate(self.ffn0):  # over the 3 levels, not over samples
+                params = dict(module.named_parameters())
+
+                def inner(p: dict[str, Tensor], x: Tensor, g: Tensor, m: nn.Module = module):
+                    return (functional_call(m, p, (x.unsqueeze(0),))[0] * g).sum()
+
+                def refined(
+                    x: Tensor, g: Tensor, p: dict[str, Tensor] = params, m: nn.Module = module
+                ) -> Tensor:
+                    step = grad(inner)(p, x, g)
+                    new = {k: v - eta * step[k] for k, v in p.items()}
+                    return functional_call(m, new, (x.unsqueeze(0),))[0]
+
+                out.append(vmap(refined)(cache.x[:, i], dz[:, i]))
+        return torch.stack(out, 1)
 
 
 class FusionHead(nn.Module):
