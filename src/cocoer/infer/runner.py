@@ -1,0 +1,118 @@
+"""Processing of a stream of images: results as JSON, annotated images, optional saliency
+figures and VLM exports; bad inputs are reported and skipped, never fatal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from cocoer.data.records import BadSampleError
+from cocoer.infer.draw import annotate, save_rgb
+from cocoer.infer.inputs import InputFailure, OutputNamer
+from cocoer.infer.predictor import Predictor, to_rgb_image
+from cocoer.infer.results import ImageResult
+
+
+@dataclass
+class ImageOutputs:
+    """Files written for one image."""
+
+    source: str
+    json: Path
+    annotated: Path
+    num_persons: int
+    saliency: list[Path] = field(default_factory=list)
+    vlm_manifest: Path | None = None
+
+
+@dataclass
+class RunReport:
+    """Outcome of a run: what was written and what failed (with reasons)."""
+
+    outputs: list[ImageOutputs] = field(default_factory=list)
+    failures: list[InputFailure] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "processed": [
+                {"source": o.source, "json": str(o.json), "persons": o.num_persons}
+                for o in self.outputs
+            ],
+            "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
+        }
+
+
+def process_image(
+    predictor: Predictor,
+    path: Path,
+    out_dir: Path,
+    stem: str,
+    saliency: bool = False,
+    vlm: bool = False,
+) -> tuple[ImageResult, ImageOutputs]:
+    """Run one image and write ``<stem>.json``, ``<stem>_annotated.jpg`` (+ extras).
+
+    Raises:
+        BadSampleError: the file cannot be decoded (names the file and the reason).
+    """
+    image, _ = to_rgb_image(path)
+    result = predictor.predict_image(image)
+    result.source = str(path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = ImageOutputs(
+        source=str(path),
+        json=out_dir / f"{stem}.json",
+        annotated=out_dir / f"{stem}_annotated.jpg",
+        num_persons=len(result.persons),
+    )
+    if saliency and result.persons:
+        from cocoer.interpret.saliency import saliency_for_result
+
+        outputs.saliency = saliency_for_result(predictor, image, result, out_dir, stem)
+    if vlm and result.persons:
+        from cocoer.interpret.vlm import export_vlm_inputs
+
+        outputs.vlm_manifest = export_vlm_inputs(image, result, out_dir / f"{stem}_vlm")
+    data = result.to_json()
+    data["outputs"] = {
+        "annotated": outputs.annotated.name,
+        "saliency": [p.name for p in outputs.saliency],
+        "vlm_manifest": (
+            str(outputs.vlm_manifest.relative_to(out_dir)) if outputs.vlm_manifest else None
+        ),
+    }
+    outputs.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    save_rgb(str(outputs.annotated), annotate(np.asarray(image), result))
+    return result, outputs
+
+
+def run_images(
+    predictor: Predictor,
+    paths: list[Path],
+    out_dir: Path,
+    saliency: bool = False,
+    vlm: bool = False,
+    progress: bool = True,
+    on_result: Callable[[ImageResult], None] | None = None,
+    namer: OutputNamer | None = None,
+) -> RunReport:
+    """Process ``paths`` one after the other (tqdm progress bar); a file that cannot be
+    decoded is recorded in the report's failures and the run continues."""
+    report = RunReport()
+    namer = namer or OutputNamer()
+    bar = tqdm(paths, desc="images", unit="img", disable=not progress, dynamic_ncols=True)
+    for path in bar:
+        try:
+            result, outputs = process_image(predictor, path, out_dir, namer(path), saliency, vlm)
+        except BadSampleError as exc:
+            report.failures.append(InputFailure(str(path), exc.reason or str(exc)))
+            continue
+        report.outputs.append(outputs)
+        if on_result is not None:
+            on_result(result)
+    return report

@@ -1,0 +1,121 @@
+"""Decision rules that turn scores into labels at inference (METHOD.md section 7).
+
+Three modes, chosen with ``--thresholds``:
+
+- ``calibrated`` (default): the final labels use the per-class thresholds calibrated on the
+  validation split and stored in the checkpoint (buffer ``thresholds``); the V-I labels are
+  the model's own pseudo label y_t (sigmoid > tau, the label the workspace competes
+  against); the level labels use 0.5 (they are not calibrated).
+- ``demo``: the authors' demo values: 0.26 on the final sigmoid scores, 0.6 on the V-I and
+  level scores.
+- a number v in (0, 1): v for every head.
+
+Single-label checkpoints (CAER-S) always take the argmax, whatever the mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: The authors' demo thresholds (their inference script).
+DEMO_FINAL = 0.26
+DEMO_LEVEL = 0.6
+DEMO_VI = 0.6
+#: Level threshold in ``calibrated`` mode (level heads have no calibrated thresholds).
+UNCALIBRATED_LEVEL = 0.5
+THRESHOLD_MODES = ("calibrated", "demo")
+
+#: Heads a decision is made for.
+HEADS = ("final", "vi", "context", "body", "head")
+
+
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """Per-head decision thresholds.
+
+    Attributes:
+        mode: ``calibrated`` | ``demo`` | ``value``.
+        multi_label: False means argmax for every head.
+        final / level: [k] thresholds on sigmoid scores (unused for single-label).
+        vi: [k] thresholds, or None for "use the pseudo label y_t".
+    """
+
+    mode: str
+    multi_label: bool
+    final: Tensor
+    level: Tensor
+    vi: Tensor | None
+
+    def decide(self, scores: Tensor, head: str, y_t: Tensor | None = None) -> Tensor:
+        """Boolean decisions [B, k] from scores [B, k] (sigmoid or softmax) of ``head``."""
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
+        if not self.multi_label:
+            return torch.nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).bool()
+        if head == "final":
+            return scores > self.final.to(scores)
+        if head == "vi":
+            if self.vi is None:
+                if y_t is None:
+                    raise ValueError("the V-I pseudo label y_t is needed in calibrated mode")
+                return y_t > 0.5
+            return scores > self.vi.to(scores)
+        return scores > self.level.to(scores)
+
+    def describe(self) -> dict[str, object]:
+        """JSON-ready description (which rule each head used)."""
+        if not self.multi_label:
+            return {"mode": self.mode, "rule": "argmax (single-label checkpoint)"}
+
+        def values(t: Tensor) -> float | list[float]:
+            vals = [round(float(v), 6) for v in t]
+            return vals[0] if len(set(vals)) == 1 else vals
+
+        return {
+            "mode": self.mode,
+            "final": values(self.final),
+            "vi": "pseudo label y_t (sigmoid > tau)" if self.vi is None else values(self.vi),
+            "levels": values(self.level),
+        }
+
+
+def parse_threshold_spec(spec: str | float) -> str | float:
+    """``"calibrated"`` / ``"demo"`` / a float in (0, 1); raises ValueError otherwise."""
+    if isinstance(spec, (int, float)):
+        value = float(spec)
+    else:
+        text = str(spec).strip().lower()
+        if text in THRESHOLD_MODES:
+            return text
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(
+                f"--thresholds must be 'calibrated', 'demo' or a number in (0, 1), got {spec!r}"
+            ) from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"threshold value must lie in (0, 1), got {value}")
+    return value
+
+
+def build_policy(spec: str | float, calibrated: Tensor, multi_label: bool) -> ThresholdPolicy:
+    """The policy for ``spec`` given the checkpoint's calibrated thresholds [k]."""
+    parsed = parse_threshold_spec(spec)
+    k = calibrated.shape[0]
+    full = lambda v: torch.full((k,), float(v))
+    if parsed == "calibrated":
+        return ThresholdPolicy(
+            "calibrated",
+            multi_label,
+            calibrated.detach().float().cpu(),
+            full(UNCALIBRATED_LEVEL),
+            None,
+        )
+    if parsed == "demo":
+        return ThresholdPolicy(
+            "demo", multi_label, full(DEMO_FINAL), full(DEMO_LEVEL), full(DEMO_VI)
+        )
+    return ThresholdPolicy("value", multi_label, full(parsed), full(parsed), full(parsed))
