@@ -46,7 +46,7 @@ def summary_text(result: ImageResult, max_labels: int = 3) -> str:
         )
         lines.append(
             "    f: "
-            + ", ".join(f"{m}={p.level_losses[m]:.3f}" for m in LEVELS)
+            + ", ".join(f"{m}={p.level_losses[m]:.3g}" for m in LEVELS)
             + f"  exclusion: {' -> '.join(p.exclusion_sequence)}"
         )
     return "\n".join(lines)
