@@ -11,7 +11,16 @@ from cocoer.models.heads import LevelMappings
 from cocoer.workspace import Workspace, qp_objective, simplex_qp
 from tests.workspace_reference import reference_workspace, solve_simplex_qp_cvxpy
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """The reference comparisons run in float64 (restored afterwards: other test modules
+    share the process)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def random_psd(B: int, q: int, rank: int, gen: torch.Generator) -> torch.Tensor:

@@ -19,6 +19,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from cocoer.configs import validate_config
+from cocoer.experiments.jobs import is_rank_zero, mark_done
+from cocoer.experiments.wandb_run import attach_wandb_run
 from cocoer.utils.provenance import write_provenance
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, 
     if cfg.get("extras", {}).get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     seed_everything(cfg.get("seed"))
+    attach_wandb_run(cfg, group=_sweep_group(), write=is_rank_zero())
     log.info("instantiating datamodule <%s>", cfg.data._target_)
     datamodule = hydra.utils.instantiate(cfg.data)
     log.info("instantiating model <%s>", cfg.model._target_)
@@ -97,8 +100,25 @@ def chance_level(datamodule: L.LightningDataModule, split: str = "test") -> floa
     return float(counts.max() / n * 100)
 
 
+def close_wandb() -> None:
+    """Finish the current W&B run (if any), so that the next job of a multirun starts its
+    own and an offline run directory is complete (summary written)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit on train, select on val, test the best checkpoint once; returns the metrics."""
+    try:
+        return _train(cfg)
+    finally:
+        close_wandb()
+
+
+def _train(cfg: DictConfig) -> dict[str, Any]:
     datamodule, model, trainer = prepare(cfg)
     out = output_dir(cfg)
     if trainer.is_global_zero:
@@ -127,6 +147,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         rows = getattr(model, "prediction_rows", None)
         if rows:
             (out / "predictions.json").write_text(json.dumps(rows, indent=2))
+        if cfg.get("train", True):
+            mark_done(out, metrics)
     return metrics
 
 
@@ -159,6 +181,18 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _sweep_group() -> str | None:
+    """The multirun's directory name (a W&B group for its jobs); None outside a multirun."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        return Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+    except Exception:  # not running under Hydra
+        return None
 
 
 def _overrides() -> list[str] | None:

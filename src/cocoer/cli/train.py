@@ -1,6 +1,16 @@
-"""`cocoer-train`: Hydra entry point over conf/train.yaml (thin wrapper of cocoer.train.train)."""
+"""`cocoer-train`: Hydra entry point over conf/train.yaml (thin wrapper of cocoer.train.train).
+
+Every run and multirun job goes through :func:`cocoer.experiments.jobs.run_job`: a ``done``
+marker on success, ``failed.json`` on failure (a failing multirun job does not stop the
+sweep), and ``resume=true`` skips finished jobs and continues unfinished ones.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
 
 import hydra
 from omegaconf import DictConfig
@@ -10,12 +20,59 @@ from cocoer.configs import register_resolvers
 
 register_resolvers()
 
+#: environment variable through which rank zero tells DDP child processes which job they run
+JOB_ENV = "COCOER_JOB"
+
+
+def _publish_job(cfg: DictConfig) -> None:
+    """Tell DDP processes started later by Lightning (they inherit the environment) which
+    job this is: its overrides and its run directory."""
+    from hydra.core.hydra_config import HydraConfig
+
+    job = {
+        "overrides": list(HydraConfig.get().overrides.task),
+        "output_dir": str(cfg.paths.output_dir),
+    }
+    os.environ[JOB_ENV] = json.dumps(job)
+
+
+def ddp_child_argv(argv: list[str], env: Mapping[str, str]) -> list[str] | None:
+    """The command line of a DDP child process (local rank > 0), or None for rank zero.
+
+    Lightning restarts the script with the parent's arguments, which in a multirun would
+    start the whole sweep again and in any case lets Hydra open another directory. The
+    child instead runs exactly the parent's job (its overrides) in the parent's directory,
+    without Hydra writing anything there.
+    """
+    if int(env.get("LOCAL_RANK", "0") or 0) == 0 or JOB_ENV not in env:
+        return None
+    job = json.loads(env[JOB_ENV])
+    rank = env.get("LOCAL_RANK")
+    return [
+        argv[0],
+        *job["overrides"],
+        f"hydra.run.dir='{job['output_dir']}'",
+        "hydra.output_subdir=null",
+        f"hydra.job.name=train_ddp_process_{rank}",
+    ]
+
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    from cocoer.train import summarise, train
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    metrics = train(cfg)
+    from cocoer.experiments.jobs import run_job
+    from cocoer.train import summarise
+
+    _publish_job(cfg)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    metrics = run_job(cfg, catch=multirun)
+    if metrics.get("failed"):
+        print(f"job failed: {metrics['error']} (see {metrics['output_dir']}/failed.json)")
+        return None
+    if metrics.get("skipped"):
+        print(f"resume: already done, skipped {metrics['output_dir']}")
     print(summarise(metrics, cfg))
     monitor = "val/mAP" if cfg.data.get("multi_label", True) else "val/acc"
     value = metrics.get(monitor)
@@ -23,6 +80,9 @@ def _main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    child = ddp_child_argv(sys.argv, os.environ)
+    if child is not None:
+        sys.argv = child
     _main()
 
 

@@ -1,0 +1,106 @@
+"""Bookkeeping of one run / multirun job in its directory.
+
+- ``done``: written (with the metrics) when a job finished training and testing;
+- ``failed.json``: the exception and traceback of a job that failed;
+- ``resume=true``: a job with a ``done`` marker is skipped (its metrics are read back), any
+  other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``).
+
+Only rank zero writes (the rank is read from the environment, so this also holds before a
+trainer exists and in processes started by a DDP launcher).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+DONE = "done"
+FAILED = "failed.json"
+METRICS = "metrics.json"
+
+
+def is_rank_zero() -> bool:
+    """True in the process of global rank zero (or without any distributed launcher)."""
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def is_done(run_dir: str | Path) -> bool:
+    """Whether the job in ``run_dir`` finished (its ``done`` marker exists)."""
+    return (Path(run_dir) / DONE).is_file()
+
+
+def mark_done(run_dir: str | Path, metrics: dict[str, Any]) -> None:
+    """Write the ``done`` marker (and drop a stale ``failed.json``); rank zero only."""
+    if not is_rank_zero():
+        return
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "metrics": metrics}
+    (out / DONE).write_text(json.dumps(info, indent=2, default=str))
+    (out / FAILED).unlink(missing_ok=True)
+
+
+def record_failure(run_dir: str | Path, exc: BaseException) -> Path | None:
+    """Write ``failed.json`` with the exception type, message and traceback; rank zero only."""
+    if not is_rank_zero():
+        return None
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+    path = out / FAILED
+    path.write_text(json.dumps(info, indent=2))
+    return path
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a finished job (empty dict if absent)."""
+    path = Path(run_dir) / METRICS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def run_job(
+    cfg: DictConfig,
+    fn: Callable[[DictConfig], dict[str, Any]] | None = None,
+    catch: bool = False,
+) -> dict[str, Any]:
+    """Run ``fn(cfg)`` (default :func:`cocoer.train.train`) as a resumable job.
+
+    With ``cfg.resume`` true a finished job is skipped and an unfinished one resumes from
+    its ``last.ckpt``. A failure is written to ``failed.json``; with ``catch`` (multiruns)
+    it is also swallowed, so the remaining jobs of a sweep still run, and the returned
+    dict holds ``failed: True`` and the error.
+    """
+    if fn is None:
+        from cocoer.train import train as fn
+    run_dir = Path(cfg.paths.output_dir)
+    if cfg.get("resume", False):
+        if is_done(run_dir):
+            log.info("resume: %s is done, skipping it", run_dir)
+            return {**read_metrics(run_dir), "skipped": True, "output_dir": str(run_dir)}
+        if cfg.get("ckpt_path") is None:
+            with open_dict(cfg):
+                cfg.ckpt_path = "auto"
+        log.info("resume: %s continues from its last.ckpt if it has one", run_dir)
+    try:
+        return fn(cfg)
+    except Exception as exc:
+        path = record_failure(run_dir, exc)
+        log.error("job failed (%s: %s); recorded in %s", type(exc).__name__, exc, path)
+        if not catch:
+            raise
+        return {"failed": True, "error": f"{type(exc).__name__}: {exc}", "output_dir": str(run_dir)}
