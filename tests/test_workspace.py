@@ -12,7 +12,6 @@ from cocoer.workspace import Workspace, qp_objective, simplex_qp
 from tests.workspace_reference import reference_workspace, solve_simplex_qp_cvxpy
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     """The reference comparisons run in float64 (restored afterwards: other test modules
