@@ -44,6 +44,8 @@ def test_model_and_data_groups_compose(tmp_path: Path, model: str, data: str) ->
         ("model.net.hfe.backbone=resnet9", "backbone"),
         ("model.net.vi.tau=1.5", "tau"),
         ("model.net.loss_kind=ce", "does not fit"),
+        ("model.net.mapping=mlp", "inference_mode=false"),
+        ("model.net.mapping=resnet", "mapping"),
     ],
 )
 def test_bad_values_fail_before_any_data_is_read(
@@ -104,6 +106,15 @@ def test_fast_dev_run(tmp_path: Path, tiny_emotic_root: Path) -> None:
         cfg.callbacks.model_checkpoint.monitor = None
     metrics = train(cfg)
     assert "train/loss_epoch" in metrics or "train/loss" in metrics
+
+
+def test_mlp_level_mapping_trains(tmp_path: Path, tiny_emotic_root: Path) -> None:
+    over = [*TINY_OVERRIDES, "debug=fdr", "model.net.mapping=mlp", "trainer.inference_mode=false"]
+    cfg = compose_config("train", tmp_path, tiny_emotic_root, over)
+    with open_dict(cfg):
+        cfg.callbacks.model_checkpoint.monitor = None
+    metrics = train(cfg)
+    assert 0.0 <= metrics["test/mAP"] <= 100.0
 
 
 def test_params_command_counts_the_tiny_model() -> None:

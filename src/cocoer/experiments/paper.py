@@ -61,6 +61,9 @@ ABLATIONS: dict[str, Ablation] = {
         {"RN50": 37.32, "RN50x16": 36.21, "RN50x64": 36.05, "ViT-B-16": 35.76, "ViT-B-32": 35.52},
     ),
     "update": Ablation("fig2", "Fig. 2: workspace update type (no numbers in the paper)", "update"),
+    "mapping": Ablation(
+        "fig3", "Fig. 3: structure of the level mapping FFN0 (no numbers in the paper)", "mapping"
+    ),
     "seeds": Ablation("main", "Main result over seeds", "run", {"main": 37.32}),
 }  # fmt: skip
 
