@@ -100,9 +100,10 @@ class LevelLoss:
         return self.per_sample(logits, y, w).mean()
 
 
-@dataclass(frozen=True)
+@dataclass
 class LossWeights:
-    """beta_c, beta_b, beta_h, beta_t, beta_G and alpha of L_emo."""
+    """beta_c, beta_b, beta_h, beta_t, beta_G and alpha of L_emo (also the base of the
+    config schema ``cocoer.configs.schema.LossConfig``)."""
 
     beta_c: float = 1.0
     beta_b: float = 1.0

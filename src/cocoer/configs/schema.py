@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
-from cocoer.losses import LOSS_KINDS
+from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
 from cocoer.models.heads import MAPPINGS
 from cocoer.models.vi import VI_FEATURES
@@ -72,13 +72,7 @@ class NetConfig:
 
 
 @dataclass
-class LossConfig:
-    beta_c: float = 1.0
-    beta_b: float = 1.0
-    beta_h: float = 1.0
-    beta_t: float = 1.0
-    beta_G: float = 1.0
-    alpha: float = 0.1
+class LossConfig(LossWeights):
     dynamic_weights: bool = True
     detach_level_terms: bool = False
 

@@ -47,6 +47,7 @@ from PIL import Image, ImageDraw
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
 from cocoer.data.box_cache import BoxCacheWriter
+from cocoer.data.emotic import CSV_COLUMNS
 from cocoer.data.heuristics import head_from_body
 
 #: 26 distinct colours: {0, 128, 255}^3 without (128, 128, 128); class i -> PALETTE[i].
@@ -317,18 +318,7 @@ def write_emotic_csv(path: Path, split: str, entries: list[dict[str, Any]]) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(
-            [
-                "Filename",
-                "Folder",
-                "Image Size",
-                "BBox",
-                "Categorical_Labels",
-                "Continuous_Labels",
-                "Gender",
-                "Age",
-            ]
-        )
+        w.writerow(CSV_COLUMNS)
         for e in entries:
             for p in e["persons"]:
                 if split == "train":
@@ -497,24 +487,41 @@ def generate_emotic(
     if csv:
         for split, entries in splits.items():
             write_emotic_csv(root / "emotic_pre" / f"{split}.csv", split, entries)
-    summary = {
-        "dataset": "emotic",
-        "seed": seed,
+    counts = {
         "persons": {s: sum(1 for m in meta_persons if m["split"] == s) for s in splits},
         "images": {s: len(e) for s, e in splits.items()},
+    }
+    return _write_meta(root, "emotic", seed, EMOTIC_CATEGORIES, meta_persons, bad, counts, t0)
+
+
+def _write_meta(
+    base: Path,
+    dataset: str,
+    seed: int,
+    classes: Sequence[str],
+    meta_persons: list[dict[str, Any]],
+    bad: list[dict[str, Any]],
+    counts: dict[str, Any],
+    t0: float,
+) -> dict[str, Any]:
+    """Write ``<base>/cocoer_synthetic_meta.json`` and return the generator's summary."""
+    summary = {
+        "dataset": dataset,
+        "seed": seed,
+        **counts,
         "conflicts": {
             lv: sum(1 for m in meta_persons if m["conflict_level"] == lv) for lv in LEVEL_NAMES
         },
         "bad_cases": len(bad),
     }
     meta = {
-        "generator": "cocoer.data.synthetic.generate_emotic",
+        "generator": f"cocoer.data.synthetic.generate_{dataset}",
         "summary": summary,
-        "classes": list(EMOTIC_CATEGORIES),
+        "classes": list(classes),
         "persons": meta_persons,
         "bad_cases": bad,
     }
-    (root / META_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    (base / META_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     return summary
 
@@ -828,25 +835,10 @@ def generate_caer_s(
         with BoxCacheWriter(base) as writer:
             for row in cache_rows:
                 writer.append(row)
-    summary = {
-        "dataset": "caer_s",
-        "seed": seed,
-        "images": {s: sum(1 for m in meta_persons if m["split"] == s) for s in ("train", "test")},
-        "conflicts": {
-            lv: sum(1 for m in meta_persons if m["conflict_level"] == lv) for lv in LEVEL_NAMES
-        },
-        "bad_cases": len(bad),
+    counts = {
+        "images": {s: sum(1 for m in meta_persons if m["split"] == s) for s in ("train", "test")}
     }
-    meta = {
-        "generator": "cocoer.data.synthetic.generate_caer_s",
-        "summary": summary,
-        "classes": list(CAER_S_CLASSES),
-        "persons": meta_persons,
-        "bad_cases": bad,
-    }
-    (base / META_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    summary["seconds"] = round(time.perf_counter() - t0, 3)
-    return summary
+    return _write_meta(base, "caer_s", seed, CAER_S_CLASSES, meta_persons, bad, counts, t0)
 
 
 def _caer_bad_cases(
