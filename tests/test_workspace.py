@@ -196,3 +196,24 @@ def test_mlp_mapping_runs_in_the_workspace() -> None:
     z, _, _ = mlp(x)
     assert out.z_hat.shape == z.shape and torch.isfinite(out.z_hat).all()
     assert not torch.allclose(out.z_hat, z)  # the inner step moved the features
+
+
+def test_workspace_runs_in_float32_under_bf16_autocast() -> None:
+    """GPU runs use bf16-mixed; the workspace upcasts, so its result matches float32."""
+    maps, x, y_t = make_case(seed=12, kind="bce")
+    maps, x, y_t = maps.float(), x.float(), y_t.float()
+    ws = Workspace(LevelLoss("bce"))
+    z, logits, cache = maps(x)
+    ref = ws(maps, z, logits, cache, y_t)
+    from cocoer.models.heads import FFN0Cache
+
+    bf = torch.bfloat16  # what autocast hands the workspace on a GPU
+    c16 = FFN0Cache(
+        x=cache.x.to(bf), pre=cache.pre.to(bf), h_hat=cache.h_hat.to(bf), sigma=cache.sigma.to(bf)
+    )
+    with torch.autocast("cpu", dtype=bf):
+        out = ws(maps, z.to(bf), logits.to(bf), c16, y_t.to(bf))
+    assert out.z_hat.dtype == torch.float32 and out.mu.dtype == torch.float32
+    assert torch.allclose(out.mu.sum(-1), torch.full_like(out.mu[:, 0], 2.0), atol=1e-5)
+    # bf16 inputs carry ~3 significant digits; the solution follows them closely
+    torch.testing.assert_close(out.mu, ref.mu, atol=0.05, rtol=0.05)

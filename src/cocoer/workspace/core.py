@@ -84,6 +84,20 @@ def competition(K: Tensor, f: Tensor, method: str = "closed_form") -> tuple[Tens
     return order, lam, lam.sum(1)
 
 
+def _to_float32(
+    z: Tensor, l: Tensor, cache: FFN0Cache, y_t: Tensor
+) -> tuple[Tensor, Tensor, FFN0Cache, Tensor]:
+    """Upcast half-precision inputs (float64 stays float64 for the reference tests)."""
+
+    def up(t: Tensor | None) -> Tensor | None:
+        return t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16) else t
+
+    cache = FFN0Cache(
+        x=up(cache.x), pre=up(cache.pre), h_hat=up(cache.h_hat), sigma=up(cache.sigma)
+    )
+    return up(z), up(l), cache, up(y_t)
+
+
 class Workspace(torch.nn.Module):
     """Competition and coordination over the level mappings (no parameters of its own).
 
@@ -130,6 +144,14 @@ class Workspace(torch.nn.Module):
             cache: FFN0 intermediates (for the inner step).
             y_t: [B, k] pseudo label (no gradient).
         """
+        # The QP's face tests and the inner step need full precision: under bf16/fp16
+        # autocast the workspace runs in float32 (and returns float32).
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self._forward(mappings, *_to_float32(z, l, cache, y_t))
+
+    def _forward(
+        self, mappings: LevelMappings, z: Tensor, l: Tensor, cache: FFN0Cache, y_t: Tensor
+    ) -> WorkspaceOutput:
         y_t = y_t.detach().unsqueeze(1)  # [B, 1, k]
         w = self.level_weights(y_t.squeeze(1))
         f = self.loss.per_sample(l, y_t, w)  # [B, q]
