@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from cocoer.train import train
 from tests.conftest import TINY_OVERRIDES, compose_config
 
 
-@pytest.mark.slow
 def test_ddp_sim_trains_and_only_rank_zero_writes(tmp_path: Path, tiny_emotic_root: Path) -> None:
     cfg = compose_config(
         "train", tmp_path, tiny_emotic_root, [*TINY_OVERRIDES, "trainer=ddp_sim", "logger=csv"]
