@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 RUN_DIR ?= logs/smoke
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install smoke test test-slow test-all lint format bench params clean
+.PHONY: help setup install smoke test test-slow test-all lint typecheck format bench params clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -29,9 +29,13 @@ test-slow: ## only the slow tests
 test-all: ## every test, slow ones included (GPU ones skip without a GPU)
 	$(PYTHON) -m pytest -q -m "slow or not slow"
 
-lint: ## ruff lint + format check
+lint: ## ruff lint + format check + mypy
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
+	mypy src/cocoer
+
+typecheck: ## mypy over src/cocoer
+	mypy src/cocoer
 
 format: ## ruff autofix + format
 	ruff check --fix src tests benchmarks

@@ -15,15 +15,16 @@ precision meets recall; ``fixed``: 0.5) and stored in the checkpoint as the buff
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import hydra
 import lightning as L
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MultilabelAveragePrecision,
@@ -85,6 +86,11 @@ class CocoERLitModule(L.LightningModule):
         threshold_rule: ``f1`` | ``pr_equal`` | ``fixed`` (see :func:`calibrate_thresholds`).
         example_predictions: rows of the prediction table kept per test run.
     """
+
+    # buffers registered in __init__
+    thresholds: Tensor
+    _first_excluded: Tensor
+    _positives: Tensor
 
     def __init__(
         self,
@@ -156,14 +162,19 @@ class CocoERLitModule(L.LightningModule):
         print(f"[cocoer] init_from {path}: loaded {len(usable)} tensors, skipped {skipped}")
 
     def _make_metrics(self, k: int) -> MetricCollection:
+        make: Callable[[], Metric]
         if self.multi_label:
             make = lambda: MultilabelAveragePrecision(num_labels=k, average=None)
         else:
             make = lambda: MulticlassAccuracy(num_classes=k, average="micro")
         return MetricCollection({h: make() for h in HEADS})
 
+    def _stage_metrics(self, stage: str) -> MetricCollection:
+        """The metric collection of ``stage`` (``val`` | ``test``)."""
+        return cast(MetricCollection, self.metrics[stage])
+
     def _apply_freezing(self) -> None:
-        levels = LEVELS if self.hparams.freeze_backbones else self.hparams.freeze_levels
+        levels = LEVELS if self.hparams["freeze_backbones"] else self.hparams["freeze_levels"]
         for lvl in levels:
             self.net.hfe.backbones[LEVELS.index(lvl)].requires_grad_(False)
 
@@ -195,7 +206,7 @@ class CocoERLitModule(L.LightningModule):
     def _step(
         self, batch: Mapping[str, Tensor], stage: str
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        if self.hparams.stage == "prealign":
+        if self.hparams["stage"] == "prealign":
             out, terms = self._prealign_step(batch)
             self.log(
                 f"{stage}/loss",
@@ -252,7 +263,7 @@ class CocoERLitModule(L.LightningModule):
         logits = {"G": out["logits_G"], "t": out["logits_t"]}
         logits.update({h: out["logits_levels"][:, i] for i, h in enumerate(("c", "b", "h"))})
         for h, lg in logits.items():
-            self.metrics[stage][h].update(self._scores(lg.detach()), target)
+            self._stage_metrics(stage)[h].update(self._scores(lg.detach()), target)
         self._first_excluded += torch.bincount(out["order"][:, 0], minlength=3)
         self._positives += (y > 0.5).sum(0).to(self._positives)
 
@@ -260,7 +271,7 @@ class CocoERLitModule(L.LightningModule):
         logged: dict[str, float] = {}
         name = "mAP" if self.multi_label else "acc"
         for h in HEADS:
-            metric = self.metrics[stage][h]
+            metric = self._stage_metrics(stage)[h]
             value = metric.compute()
             if (
                 self.multi_label
@@ -295,14 +306,16 @@ class CocoERLitModule(L.LightningModule):
         self._log_epoch_metrics("val")
         if self._val_scores and self.multi_label:
             scores, labels = torch.cat(self._val_scores), torch.cat(self._val_labels)
-            self.thresholds.copy_(calibrate_thresholds(scores, labels, self.hparams.threshold_rule))
+            self.thresholds.copy_(
+                calibrate_thresholds(scores, labels, self.hparams["threshold_rule"])
+            )
         self._val_scores.clear()
         self._val_labels.clear()
 
     def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         out, _ = self._step(batch, "test")
         self._update_metrics(out, batch, "test")
-        if len(self.prediction_rows) < self.hparams.example_predictions:
+        if len(self.prediction_rows) < self.hparams["example_predictions"]:
             self._record_predictions(out, batch)
 
     def on_test_epoch_end(self) -> None:
@@ -323,7 +336,7 @@ class CocoERLitModule(L.LightningModule):
         labels = batch["labels"].cpu() > 0.5
         y_t = out["y_t"].cpu() > 0.5
         for i in range(scores.shape[0]):
-            if len(self.prediction_rows) >= self.hparams.example_predictions:
+            if len(self.prediction_rows) >= self.hparams["example_predictions"]:
                 break
             self.prediction_rows.append(
                 {
@@ -341,9 +354,9 @@ class CocoERLitModule(L.LightningModule):
             )
 
     # ------------------------------------------------------------ optimiser
-    def configure_optimizers(self) -> dict[str, Any]:
-        opt_cfg = dict(self.hparams.optimizer)
-        if self.hparams.stage == "prealign":
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
+        opt_cfg = dict(self.hparams["optimizer"])
+        if self.hparams["stage"] == "prealign":
             params = list(self.net.vi.W.parameters())
         else:
             params = [p for p in self.parameters() if p.requires_grad]
@@ -353,7 +366,7 @@ class CocoERLitModule(L.LightningModule):
             weight_decay=opt_cfg.get("weight_decay", 5e-4),
             betas=tuple(opt_cfg.get("betas", (0.9, 0.999))),
         )
-        sch_cfg = dict(self.hparams.scheduler)
+        sch_cfg = dict(self.hparams["scheduler"])
         scheduler = torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=sch_cfg.get("step_size", 3), gamma=sch_cfg.get("gamma", 0.01)
         )

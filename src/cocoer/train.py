@@ -11,7 +11,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import lightning as L
@@ -89,7 +89,7 @@ def chance_level(datamodule: L.LightningDataModule, split: str = "test") -> floa
     records = getattr(ds, "records", None)
     if not records:
         return None
-    k = int(datamodule.num_classes)
+    k = int(cast(Any, datamodule).num_classes)  # every cocoer datamodule defines it
     counts = torch.zeros(k)
     for r in records:
         counts[list(r.labels)] += 1
@@ -127,12 +127,13 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
         metrics.update(_metrics(trainer))
-    best = None
+    best: str | None = None
     if cfg.get("test", True):
         ckpt_cb = trainer.checkpoint_callback
         best = getattr(ckpt_cb, "best_model_path", "") or None
-        if best is None and ckpt_cb is not None and getattr(ckpt_cb, "last_model_path", ""):
-            best = ckpt_cb.last_model_path
+        last: str = getattr(ckpt_cb, "last_model_path", "")
+        if best is None and ckpt_cb is not None and last:
+            best = last
         if best is None:
             log.warning("no checkpoint was saved: testing the current weights")
         trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)

@@ -52,9 +52,12 @@ def first_excluded_rows(
     metrics: dict[str, Any], dataset: str, stage: str = "test"
 ) -> list[dict[str, Any]]:
     """Table 5 form: our row for ``dataset`` and the paper's row when it has one."""
-    ours = {lvl: metrics.get(f"{stage}/first_excluded/{lvl}") for lvl in LEVELS}
-    if any(v is None for v in ours.values()):
-        return []
+    ours: dict[str, Any] = {}
+    for lvl in LEVELS:
+        value = metrics.get(f"{stage}/first_excluded/{lvl}")
+        if value is None:
+            return []
+        ours[lvl] = value
     rows = [
         {"dataset": dataset, "source": "ours", **{k: round(float(v), 2) for k, v in ours.items()}}
     ]
@@ -110,7 +113,8 @@ class ResultTables(L.Callback):
             if not rows:
                 continue
             columns = list(rows[0])
-            table = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])
+            # [*columns]: wandb annotates columns as the invariant list[str | int]
+            table = wandb.Table(columns=[*columns], data=[[r[c] for c in columns] for r in rows])
             payload[f"test/tables/{name}"] = table
             if name == "per_class_ap":
                 payload["test/charts/per_class_ap"] = wandb.plot.bar(

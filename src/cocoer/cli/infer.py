@@ -80,14 +80,14 @@ def _load_net_config(spec: str | None) -> dict:
             return dict(ckpt["hyper_parameters"]["net"])
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: no hyper_parameters.net in this checkpoint") from exc
-    conf = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    if isinstance(conf, dict) and "model" in conf and "net" in conf["model"]:
-        conf = conf["model"]["net"]
-    elif isinstance(conf, dict) and "net" in conf:
-        conf = conf["net"]
-    if not isinstance(conf, dict) or "num_classes" not in conf:
+    loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if isinstance(loaded, dict) and "model" in loaded and "net" in loaded["model"]:
+        loaded = loaded["model"]["net"]
+    elif isinstance(loaded, dict) and "net" in loaded:
+        loaded = loaded["net"]
+    if not isinstance(loaded, dict) or "num_classes" not in loaded:
         raise ValueError(f"{path}: expected a net config with num_classes")
-    return conf
+    return loaded
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -143,7 +143,8 @@ def run_inference(args: argparse.Namespace) -> int:
     videos: list[dict] = []
     from cocoer.data.records import BadSampleError
 
-    for source in [*inputs.videos, *inputs.webcams]:
+    sources: list[Path | int] = [*inputs.videos, *inputs.webcams]
+    for source in sources:
         try:
             stem = namer(source) if isinstance(source, Path) else None
             rep = run_video(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
 from cocoer.experiments.jobs import DONE, FAILED, METRICS
@@ -47,7 +47,9 @@ def _read_config(job: Path) -> dict[str, Any]:
             for key in ("ablation", "seed", "data", "tags"):
                 try:
                     out[key] = (
-                        OmegaConf.to_container(cfg[key], resolve=True) if key in cfg else None
+                        OmegaConf.to_container(cfg[key], resolve=True)
+                        if isinstance(cfg, DictConfig) and key in cfg
+                        else None
                     )
                 except Exception:  # an interpolation that needs Hydra's runtime
                     out[key] = None

@@ -86,7 +86,9 @@ def run_job(
     dict holds ``failed: True`` and the error.
     """
     if fn is None:
-        from cocoer.train import train as fn
+        from cocoer.train import train
+
+        fn = train
     run_dir = Path(cfg.paths.output_dir)
     if cfg.get("resume", False):
         if is_done(run_dir):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -192,11 +192,16 @@ def saliency_for_result(
 ) -> list[Path]:
     """Saliency figures ``<stem>_p<i>_saliency.png`` for every person of ``result``; the
     target class is the person's highest-scoring final class."""
+    from cocoer.data.records import BBox
     from cocoer.detect import PersonDetection
 
     persons = [
-        PersonDetection(
-            tuple(p.body_box), p.body_source, tuple(p.head_box), p.head_source, p.detection_score
+        PersonDetection(  # the result's boxes are lists of the detector's 4-tuples
+            cast(BBox, tuple(p.body_box)),
+            p.body_source,
+            cast(BBox, tuple(p.head_box)),
+            p.head_source,
+            p.detection_score,
         )
         for p in result.persons
     ]

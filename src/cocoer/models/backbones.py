@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -63,9 +64,9 @@ class TorchvisionTrunk(nn.Module):
         if name.startswith("resnet"):
             self.features = nn.Sequential(*list(model.children())[:-2])
         elif name == "vgg16":
-            self.features = model.features
+            self.features = cast(nn.Sequential, model.features)
         elif name == "densenet161":
-            self.features = nn.Sequential(model.features, nn.ReLU(inplace=False))
+            self.features = nn.Sequential(cast(nn.Module, model.features), nn.ReLU(inplace=False))
         else:  # pragma: no cover - guarded by build_backbone
             raise ValueError(name)
 

@@ -104,6 +104,9 @@ class LevelMappings(nn.Module):
         Returns:
             z_hat [B, q, d], the refined level representations.
         """
+        assert cache.pre is not None and cache.h_hat is not None and cache.sigma is not None, (
+            "LevelMappings.inner_step needs the cache of LevelMappings.ffn0"
+        )
         gamma = self.ln_weight  # [q, d]
         d_gamma = dz * cache.h_hat  # [B, q, d]
         d_beta = dz
@@ -176,7 +179,7 @@ class GenericLevelMappings(nn.Module):
         out = []
         with torch.enable_grad():
             for i, module in enumerate(self.ffn0):  # over the 3 levels, not over samples
-                params = dict(module.named_parameters())
+                params: dict[str, Tensor] = dict(module.named_parameters())
 
                 def inner(p: dict[str, Tensor], x: Tensor, g: Tensor, m: nn.Module = module):
                     return (functional_call(m, p, (x.unsqueeze(0),))[0] * g).sum()

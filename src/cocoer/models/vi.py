@@ -20,6 +20,7 @@ tests and the CPU smoke run).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,16 @@ from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
 PROMPT_TEMPLATE = "This photo shows {} emotion."
 _TINY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "resources" / "clip"
 VI_FEATURES = ("product", "repeat")
+
+
+class _OpenCLIPModel(Protocol):
+    """The part of an open_clip CLIP model used here (open_clip ships no type hints)."""
+
+    visual: Any
+
+    def encode_image(self, image: Tensor, normalize: bool = False) -> Tensor: ...
+
+    def encode_text(self, text: Tensor, normalize: bool = False) -> Tensor: ...
 
 
 def register_tiny_clip_configs() -> None:
@@ -67,6 +78,13 @@ class VIModule(nn.Module):
             the authors' released code, METHOD.md section 9).
     """
 
+    # buffers registered in __init__
+    clip_mean: Tensor
+    clip_std: Tensor
+    in_mean: Tensor
+    in_std: Tensor
+    text_embeddings: Tensor
+
     def __init__(
         self,
         class_names: list[str] | tuple[str, ...],
@@ -87,7 +105,7 @@ class VIModule(nn.Module):
         self.multi_label, self.tau, self.feature = multi_label, tau, feature
         self.clip = build_clip(clip_name, clip_pretrained, clip_weights_path)
         self.clip.requires_grad_(False).eval()
-        size = self.clip.visual.image_size
+        size = self._clip_api.visual.image_size
         self.clip_size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
         pcfg = open_clip.get_model_preprocess_cfg(self.clip)
         mean = torch.tensor(pcfg.get("mean", open_clip.OPENAI_DATASET_MEAN)).view(1, 3, 1, 1)
@@ -104,7 +122,7 @@ class VIModule(nn.Module):
         tokenizer = open_clip.get_tokenizer(clip_name)
         prompts = [PROMPT_TEMPLATE.format(c.lower()) for c in class_names]
         with torch.no_grad():
-            w = self.clip.encode_text(tokenizer(prompts), normalize=True).float()
+            w = self._clip_api.encode_text(tokenizer(prompts), normalize=True).float()
         self.register_buffer("text_embeddings", w)  # [k, D]
         k, D = w.shape
         self.k, self.D = k, D
@@ -115,6 +133,11 @@ class VIModule(nn.Module):
             nn.Linear(k * D, hidden), nn.GELU(), nn.Linear(hidden, d), nn.GELU()
         )
         self.ffn1_out = nn.Linear(d, k)
+
+    @property
+    def _clip_api(self) -> _OpenCLIPModel:
+        """``self.clip`` seen through the open_clip methods used here."""
+        return cast(_OpenCLIPModel, self.clip)
 
     def train(self, mode: bool = True) -> VIModule:
         """CLIP stays in eval mode (frozen) whatever the mode of the rest."""
@@ -133,7 +156,7 @@ class VIModule(nn.Module):
             x = F.interpolate(x, size=self.clip_size, mode="bicubic", align_corners=False)
         x = ((x.clamp(0, 1) - self.clip_mean) / self.clip_std).to(context.dtype)
         with torch.no_grad():
-            u = self.clip.encode_image(x, normalize=True)
+            u = self._clip_api.encode_image(x, normalize=True)
         return u.to(context.dtype)
 
     def vi_feature(self, U: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -53,7 +53,8 @@ def write_provenance(
     """Write ``config.yaml`` (resolved), ``overrides.txt`` and ``provenance.json``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])  # Hydra's own node
+    keys = cast(list[str], [k for k in cfg if k != "hydra"])  # a Hydra config's root keys: str
+    run_cfg = OmegaConf.masked_copy(cfg, keys)  # without Hydra's own node
     (out / "config.yaml").write_text(OmegaConf.to_yaml(run_cfg, resolve=True))
     if overrides is not None:
         (out / "overrides.txt").write_text("\n".join(overrides) + ("\n" if overrides else ""))

@@ -19,6 +19,7 @@ Batched over samples and levels. Notation (per sample, levels m in Z = {c, b, h}
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import torch
 from torch import Tensor
@@ -89,6 +90,10 @@ def _to_float32(
 ) -> tuple[Tensor, Tensor, FFN0Cache, Tensor]:
     """Upcast half-precision inputs (float64 stays float64 for the reference tests)."""
 
+    @overload
+    def up(t: Tensor) -> Tensor: ...
+    @overload
+    def up(t: None) -> None: ...
     def up(t: Tensor | None) -> Tensor | None:
         return t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16) else t
 
