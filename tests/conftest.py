@@ -19,6 +19,10 @@ from cocoer.configs import register_resolvers
 register_resolvers()
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+#: skip-if helper for tests that need a CUDA device (they also carry the `gpu` marker,
+#: which `make test` deselects; run them with `pytest -m gpu` on a GPU machine)
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
 #: small generated EMOTIC-layout dataset used by the training tests
 TINY_DATA = {"n_train": 24, "n_val": 8, "n_test": 8, "seed": 0, "image_size": [48, 72]}
 
