@@ -74,6 +74,13 @@ def test_train_then_eval_gives_the_same_test_metrics(tiny_train_cfg, tmp_path: P
         assert (run / name).is_file(), name
     prov = json.loads((run / "provenance.json").read_text())
     assert prov["seed"] == 0 and "torch" in prov["packages"]
+    # the loggers got the whole run config, not only the model's hyper-parameters
+    import yaml
+
+    hparams = yaml.safe_load(next(run.rglob("hparams.yaml")).read_text())
+    assert hparams["seed"] == 0 and hparams["data"]["image_size"] == 32
+    assert hparams["trainer"]["max_epochs"] == 1 and "commit" in hparams["git"]
+    assert "net" in hparams  # Lightning's own model hyper-parameters are kept beside them
     assert 0.0 <= metrics["test/mAP"] <= 100.0
     shares = [metrics[f"test/first_excluded/{lvl}"] for lvl in ("context", "body", "head")]
     assert sum(shares) == pytest.approx(100.0, abs=1e-3)

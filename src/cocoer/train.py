@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from cocoer.configs import validate_config
 from cocoer.experiments.jobs import is_rank_zero, mark_done
 from cocoer.experiments.wandb_run import attach_wandb_run
-from cocoer.utils.provenance import write_provenance
+from cocoer.utils.provenance import git_state, write_provenance
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,20 @@ def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, 
     return datamodule, model, trainer
 
 
+def log_run_config(trainer: L.Trainer, cfg: DictConfig) -> None:
+    """Send the whole resolved run config (data, trainer, seed... not only the model's
+    hyper-parameters, which Lightning logs itself) and the git state to every logger."""
+    if not trainer.loggers:
+        return
+    keys = cast(list[str], [k for k in cfg if k != "hydra"])
+    run_cfg = cast(
+        dict[str, Any], OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+    )
+    run_cfg["git"] = git_state()
+    for logger in trainer.loggers:
+        logger.log_hyperparams(run_cfg)
+
+
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
     out = {}
     for k, v in trainer.callback_metrics.items():
@@ -123,6 +137,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     out = output_dir(cfg)
     if trainer.is_global_zero:
         write_provenance(cfg, out, _overrides())
+    log_run_config(trainer, cfg)
     metrics: dict[str, Any] = {}
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
