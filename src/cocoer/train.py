@@ -70,22 +70,27 @@ def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, 
     model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
+    if loggers:
+        callbacks.append(RunConfigLogger(cfg))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
 
 
-def log_run_config(trainer: L.Trainer, cfg: DictConfig) -> None:
-    """Send the whole resolved run config (data, trainer, seed... not only the model's
+class RunConfigLogger(L.Callback):
+    """At fit start (in the process that trains, also under spawn-based DDP), send the
+    whole resolved run config (data, trainer, seed... not only the model's
     hyper-parameters, which Lightning logs itself) and the git state to every logger."""
-    if not trainer.loggers:
-        return
-    keys = cast(list[str], [k for k in cfg if k != "hydra"])
-    run_cfg = cast(
-        dict[str, Any], OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
-    )
-    run_cfg["git"] = git_state()
-    for logger in trainer.loggers:
-        logger.log_hyperparams(run_cfg)
+
+    def __init__(self, cfg: DictConfig) -> None:
+        keys = cast(list[str], [k for k in cfg if k != "hydra"])
+        run_cfg = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+        self.run_cfg = cast(dict[str, Any], run_cfg)
+        self.run_cfg["git"] = git_state()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_hyperparams(self.run_cfg)
 
 
 def _metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -137,7 +142,6 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     out = output_dir(cfg)
     if trainer.is_global_zero:
         write_provenance(cfg, out, _overrides())
-    log_run_config(trainer, cfg)
     metrics: dict[str, Any] = {}
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
