@@ -217,3 +217,24 @@ def test_workspace_runs_in_float32_under_bf16_autocast() -> None:
     assert torch.allclose(out.mu.sum(-1), torch.full_like(out.mu[:, 0], 2.0), atol=1e-5)
     # bf16 inputs carry ~3 significant digits; the solution follows them closely
     torch.testing.assert_close(out.mu, ref.mu, atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize("method", ["qpth", "pgd"])
+def test_every_qp_method_is_differentiable_like_the_closed_form(method: str) -> None:
+    """d(lambda . c)/d(K, f) of qpth (implicit differentiation) and of the unrolled PGD agree
+    with the closed form's on well-conditioned problems (interior and edge solutions)."""
+    gen = torch.Generator().manual_seed(21)
+    K0 = random_psd(6, 3, 5, gen) + 0.5 * torch.eye(3)
+    f0 = torch.randn(6, 3, generator=gen)
+    c = torch.randn(6, 3, generator=gen)
+
+    def grads(m: str) -> tuple[torch.Tensor, torch.Tensor]:
+        K, f = K0.clone().requires_grad_(True), f0.clone().requires_grad_(True)
+        (simplex_qp(K, f, m) * c).sum().backward()
+        return K.grad, f.grad
+
+    gK, gf = grads("closed_form")
+    hK, hf = grads(method)
+    assert gf.abs().sum() > 0
+    torch.testing.assert_close(hf, gf, atol=2e-3, rtol=1e-2)
+    torch.testing.assert_close(hK, gK, atol=2e-3, rtol=1e-2)
