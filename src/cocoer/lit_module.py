@@ -306,6 +306,9 @@ class CocoERLitModule(L.LightningModule):
         self._log_epoch_metrics("val")
         if self._val_scores and self.multi_label:
             scores, labels = torch.cat(self._val_scores), torch.cat(self._val_labels)
+            if self.trainer.world_size > 1:  # every rank calibrates on the whole split
+                scores = cast(Tensor, self.all_gather(scores.to(self.device))).flatten(0, 1).cpu()
+                labels = cast(Tensor, self.all_gather(labels.to(self.device))).flatten(0, 1).cpu()
             self.thresholds.copy_(
                 calibrate_thresholds(scores, labels, self.hparams["threshold_rule"])
             )
