@@ -270,12 +270,13 @@ class CocoERLitModule(L.LightningModule):
     def _log_epoch_metrics(self, stage: str) -> dict[str, float]:
         logged: dict[str, float] = {}
         name = "mAP" if self.multi_label else "acc"
+        if self.trainer.world_size > 1:  # counts over the whole split, like the metrics
+            for buf in (self._positives, self._first_excluded):
+                buf.copy_(cast(Tensor, self.trainer.strategy.reduce(buf, reduce_op="sum")))
         for h in HEADS:
             metric = self._stage_metrics(stage)[h]
             value = metric.compute()
-            if (
-                self.multi_label
-            ):  # mean over classes that have positives (AP is undefined otherwise)
+            if self.multi_label:  # mean over classes with positives (AP undefined otherwise)
                 per_class = value
                 valid = torch.isfinite(per_class) & (self._positives > 0)
                 value = (
