@@ -16,7 +16,7 @@ from typing import Any, cast
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cocoer.configs import validate_config
 from cocoer.experiments.jobs import is_rank_zero, mark_done
@@ -182,8 +182,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt}")
     seed_everything(cfg.get("seed"))
-    datamodule = hydra.utils.instantiate(cfg.data)
     model = CocoERLitModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+    _fit_data_to_checkpoint(cfg, model.net.num_classes, model.hparams["net"]["hfe"]["image_size"])
+    datamodule = hydra.utils.instantiate(cfg.data)
     loggers = instantiate_list(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False)
     split = cfg.get("split", "test")
@@ -201,6 +202,20 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _fit_data_to_checkpoint(cfg: DictConfig, num_classes: int, image_size: int) -> None:
+    """The windows must have the size the checkpoint was trained with (taken from it), and
+    the classes must match (a clear error otherwise)."""
+    if int(cfg.data.num_classes) != int(num_classes):
+        raise ValueError(
+            f"checkpoint {cfg.ckpt_path} predicts {num_classes} classes but data "
+            f"{cfg.data._target_} has {cfg.data.num_classes}: choose the matching data group"
+        )
+    if int(cfg.data.image_size) != int(image_size):
+        log.info("data.image_size %s -> %s (the checkpoint's)", cfg.data.image_size, image_size)
+        with open_dict(cfg):
+            cfg.data.image_size = int(image_size)
 
 
 def _sweep_group() -> str | None:
