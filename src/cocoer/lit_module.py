@@ -15,6 +15,7 @@ precision meets recall; ``fixed``: 0.5) and stored in the checkpoint as the buff
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -33,6 +34,9 @@ from torchmetrics.classification import (
 from cocoer.constants import LEVELS
 from cocoer.losses import LossWeights, emo_loss
 from cocoer.models.cocoer import CocoER
+
+# The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 HEADS = ("G", "t", "c", "b", "h")  # final, V-I, context, body, head
 #: ``main``: the whole model with L_emo; ``prealign``: only W of the V-I module, with the
@@ -275,7 +279,9 @@ class CocoERLitModule(L.LightningModule):
                 buf.copy_(cast(Tensor, self.trainer.strategy.reduce(buf, reduce_op="sum")))
         for h in HEADS:
             metric = self._stage_metrics(stage)[h]
-            value = metric.compute()
+            with warnings.catch_warnings():  # classes without positives are excluded below
+                warnings.filterwarnings("ignore", message="No positive samples found")
+                value = metric.compute()
             if self.multi_label:  # mean over classes with positives (AP undefined otherwise)
                 per_class = value
                 valid = torch.isfinite(per_class) & (self._positives > 0)
