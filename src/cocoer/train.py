@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from cocoer.configs import validate_config
 from cocoer.experiments.jobs import is_rank_zero, mark_done
 from cocoer.experiments.wandb_run import attach_wandb_run
-from cocoer.utils.provenance import git_state, write_provenance
+from cocoer.utils.provenance import git_state, run_config, write_provenance
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,7 @@ class RunConfigLogger(L.Callback):
     hyper-parameters, which Lightning logs itself) and the git state to every logger."""
 
     def __init__(self, cfg: DictConfig) -> None:
-        keys = cast(list[str], [k for k in cfg if k != "hydra"])
-        run_cfg = OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+        run_cfg = OmegaConf.to_container(run_config(cfg), resolve=True)
         self.run_cfg = cast(dict[str, Any], run_cfg)
         self.run_cfg["git"] = git_state()
 

@@ -815,16 +815,7 @@ def generate_caer_s(
                         "conflict_wrong_class": conflict[2],
                     }
                 )
-                cache_rows.append(
-                    {
-                        "image": rel,
-                        "person": 0,
-                        "head_box": [float(v) for v in head],
-                        "head_source": "annotation",
-                        "body_box": [float(v) for v in body],
-                        "body_source": "annotation",
-                    }
-                )
+                cache_rows.append(_annotated_cache_row(rel, head, body))
     bad: list[dict[str, Any]] = []
     if bad_cases:
         bad = _caer_bad_cases(base, rng, colours, meta_persons, cache_rows)
@@ -839,6 +830,18 @@ def generate_caer_s(
         "images": {s: sum(1 for m in meta_persons if m["split"] == s) for s in ("train", "test")}
     }
     return _write_meta(base, "caer_s", seed, CAER_S_CLASSES, meta_persons, bad, counts, t0)
+
+
+def _annotated_cache_row(rel: str, head: Sequence[float], body: Sequence[float]) -> dict[str, Any]:
+    """A box-cache line holding the generator's own (true) head and body boxes."""
+    return {
+        "image": rel,
+        "person": 0,
+        "head_box": [float(v) for v in head],
+        "head_source": "annotation",
+        "body_box": [float(v) for v in body],
+        "body_source": "annotation",
+    }
 
 
 def _caer_bad_cases(
@@ -874,16 +877,7 @@ def _caer_bad_cases(
                 "bad_case": kind,
             }
         )
-        cache_rows.append(
-            {
-                "image": rel,
-                "person": 0,
-                "head_box": [float(v) for v in head],
-                "head_source": "annotation",
-                "body_box": [float(v) for v in body],
-                "body_source": "annotation",
-            }
-        )
+        cache_rows.append(_annotated_cache_row(rel, head, body))
         bad.append(
             {
                 "kind": kind,

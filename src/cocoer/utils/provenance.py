@@ -47,15 +47,19 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+def run_config(cfg: DictConfig) -> DictConfig:
+    """The run's own config: the composed config without Hydra's ``hydra`` node."""
+    keys = cast(list[str], [k for k in cfg if k != "hydra"])  # a Hydra config's root keys: str
+    return OmegaConf.masked_copy(cfg, keys)
+
+
 def write_provenance(
     cfg: DictConfig, out_dir: str | Path, overrides: list[str] | None = None
 ) -> Path:
     """Write ``config.yaml`` (resolved), ``overrides.txt`` and ``provenance.json``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    keys = cast(list[str], [k for k in cfg if k != "hydra"])  # a Hydra config's root keys: str
-    run_cfg = OmegaConf.masked_copy(cfg, keys)  # without Hydra's own node
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(run_cfg, resolve=True))
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(run_config(cfg), resolve=True))
     if overrides is not None:
         (out / "overrides.txt").write_text("\n".join(overrides) + ("\n" if overrides else ""))
     info = {
