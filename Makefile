@@ -1,24 +1,54 @@
 # cocoer: common tasks. `make help` lists them.
-PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
-# torch/torchvision: the newest releases this project is tested with
-TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+#
+# Python environment: the active virtual environment when there is one ($VIRTUAL_ENV or
+# $CONDA_PREFIX); otherwise the project's own `.venv/` in this folder, created on first use
+# from `python3` (override with `make setup BASE_PYTHON=python3.12`).
+BASE_PYTHON ?= python3
+ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
+PYTHON ?= python
+VENV_DEP :=
+else
+PYTHON ?= $(CURDIR)/.venv/bin/python
+VENV_DEP := $(CURDIR)/.venv/bin/python
+endif
+BIN = $(dir $(shell command -v $(PYTHON) 2>/dev/null || echo $(PYTHON)))
+# The lock of the tested environment (every package pinned; `make lock` regenerates it).
+LOCK ?= requirements/lock.txt
+# Installer: pip (default) or uv (a pip package, installed into the environment first).
+INSTALLER ?= pip
 RUN_DIR ?= logs/smoke
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install smoke test test-slow test-all lint typecheck format bench params clean
+.PHONY: help setup install lock venv smoke test test-slow test-all lint typecheck format bench params clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-install: ## install cocoer (editable) with the dev extras into the current Python
-	$(PIP) install $(TORCH_SPEC)
-	$(PIP) install -e '.[dev]'
+$(CURDIR)/.venv/bin/python:
+	$(BASE_PYTHON) -m venv $(CURDIR)/.venv
+
+venv: $(VENV_DEP) ## create the project's .venv (only when no environment is active)
+
+install: $(VENV_DEP) ## install the locked environment + cocoer (editable); no dependency resolution
+ifeq ($(INSTALLER),uv)
+	$(PYTHON) -m pip install uv==$$(sed -n 's/^uv==//p' $(LOCK))
+	$(PYTHON) -m uv pip install --python $(PYTHON) --no-deps -r $(LOCK)
+	$(PYTHON) -m uv pip install --python $(PYTHON) --no-deps -e .
+else
+	$(PYTHON) -m pip install --no-deps -r $(LOCK)
+	$(PYTHON) -m pip install --no-deps -e .
+endif
+	$(PYTHON) -m cocoer.utils.envcheck $(LOCK)
+
+lock: ## regenerate requirements/lock.txt from pyproject.toml (Linux x86_64, Python 3.11)
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --override requirements/overrides.txt \
+	  -o $(LOCK)
 
 setup: install smoke ## fresh machine: install, generate data, train + test the smoke experiment
 
 smoke: ## generate the synthetic EMOTIC-layout data, train the tiny model, test it, print mAP
-	COCOER_ROOT=$(CURDIR) cocoer-train experiment=smoke hydra.run.dir=$(RUN_DIR)/$$(date +%Y-%m-%d_%H-%M-%S)
+	COCOER_ROOT=$(CURDIR) $(BIN)cocoer-train experiment=smoke hydra.run.dir=$(RUN_DIR)/$$(date +%Y-%m-%d_%H-%M-%S)
 
 test: ## the test suite (what CI runs); slow and GPU tests excluded
 	$(PYTHON) -m pytest -q -n 2 --dist loadfile
@@ -30,23 +60,23 @@ test-all: ## every test, slow ones included (GPU ones skip without a GPU)
 	$(PYTHON) -m pytest -q -m "slow or not slow"
 
 lint: ## ruff lint + format check + mypy
-	ruff check src tests benchmarks
-	ruff format --check src tests benchmarks
-	mypy src/cocoer
+	$(BIN)ruff check src tests benchmarks
+	$(BIN)ruff format --check src tests benchmarks
+	$(BIN)mypy src/cocoer
 
 typecheck: ## mypy over src/cocoer
-	mypy src/cocoer
+	$(BIN)mypy src/cocoer
 
 format: ## ruff autofix + format
-	ruff check --fix src tests benchmarks
-	ruff format src tests benchmarks
+	$(BIN)ruff check --fix src tests benchmarks
+	$(BIN)ruff format src tests benchmarks
 
 bench: ## benchmarks: workspace vs reference/qpth, model forward, data loading
 	$(PYTHON) benchmarks/workspace_speed.py
 	$(PYTHON) benchmarks/data_speed.py
 
 params: ## parameter count of the paper model (no weights needed)
-	cocoer-params
+	$(BIN)cocoer-params
 
 clean: ## remove logs and generated data
 	rm -rf logs data .pytest_cache
