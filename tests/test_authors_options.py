@@ -483,3 +483,27 @@ def test_predictor_applies_the_models_preprocessing() -> None:
     assert not torch.equal(
         batch["context"][0], make_windows(img, person.body_box, person.head_box, 32)["context"]
     )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_clip_fp16_on_cuda_close_to_fp32() -> None:
+    """vi.clip_precision=fp16: CLIP's conv / linear weights in float16 on CUDA only."""
+    net32 = tiny_net(vi=dict(clip_input="passthrough")).cuda().eval()
+    net16 = tiny_net(vi=dict(clip_input="passthrough", clip_precision="fp16")).cuda().eval()
+    ctx = torch.randn(2, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        u32, u16 = net32.vi.encode_image(ctx), net16.vi.encode_image(ctx)
+    assert u16.dtype == torch.float32
+    assert net16.vi.clip.visual.attnpool.c_proj.weight.dtype == torch.float16
+    torch.testing.assert_close(u16, u32, rtol=0, atol=2e-2)
+    assert not torch.equal(u16, u32)
+
+
+def test_clip_fp16_is_fp32_on_cpu() -> None:
+    net32 = tiny_net().eval()
+    net16 = tiny_net(vi=dict(clip_precision="fp16")).eval()
+    ctx = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net16.vi.encode_image(ctx), net32.vi.encode_image(ctx))
+    assert all(p.dtype == torch.float32 for p in net16.vi.clip.parameters())
