@@ -507,3 +507,37 @@ def test_clip_fp16_is_fp32_on_cpu() -> None:
     with torch.no_grad():
         assert torch.equal(net16.vi.encode_image(ctx), net32.vi.encode_image(ctx))
     assert all(p.dtype == torch.float32 for p in net16.vi.clip.parameters())
+
+
+@pytest.mark.slow
+def test_authors_eval_preset_has_the_authors_sizes(tmp_path: Path) -> None:
+    """Full size, random weights: the shapes of the authors' model_GWT (k = 26)."""
+    import hydra
+
+    from tests.conftest import compose_config
+
+    cfg = compose_config(
+        "train", tmp_path, overrides=["model=cocoer_authors_eval", "data=emotic_synthetic"]
+    )
+    model: CocoER = hydra.utils.instantiate(cfg.model.net, _convert_="all")
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    want = {
+        "hfe.proj.0.weight": (256, 2048),  # their 1x1 Conv2d(2048, 256)
+        "hfe.pos.table": (1, 256, 7, 7),
+        "hfe.t_hc.2.attn.q.weight": (256, 256),  # 4 heads x 64, depth 3
+        "hfe.t_hc.2.attn.kv.weight": (512, 256),
+        "hfe.t_cc.2.mlp.0.weight": (1024, 256),  # d_ff 1024
+        "hfe.ln_after.weight": (256,),
+        "levels.ffn0_weight": (3, 256, 7 * 7 * 256),
+        "levels.theta_weight": (3, 26, 256),
+        "vi.W.weight": (1024, 1024),
+        "vi.ffn1_hidden.0.weight": (6656, 26 * 1024),
+        "vi.ffn1_hidden.2.weight": (256, 6656),
+        "vi.ffn1_out.weight": (26, 256),
+        "fusion.net.1.weight": (1024,),
+        "fusion.net.2.weight": (256, 1024),
+        "fusion.net.7.weight": (256,),
+        "fusion.net.8.weight": (26, 256),
+    }
+    assert {k: shapes.get(k) for k in want} == want
+    assert "hfe.t_hc.3.attn.q.weight" not in shapes
