@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from cocoer.train import train
-from tests.conftest import TINY_OVERRIDES, compose_config
+from tests.helpers import TINY_OVERRIDES, compose_config
 
 
 def test_ddp_sim_trains_and_only_rank_zero_writes(tmp_path: Path, tiny_emotic_root: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_OVERRIDES
+from tests.helpers import TINY_OVERRIDES
 
 #: TINY_OVERRIDES as an experiment file, so that the job directories are named by the swept
 #: value only (experiment=... is not part of a job's directory name)

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, open_dict
 from cocoer.callbacks import TrainingInterrupted
 from cocoer.experiments.jobs import FAILED, is_done, run_job
 from cocoer.train import resolve_ckpt_path, train
-from tests.conftest import TINY_OVERRIDES, compose_config
+from tests.helpers import TINY_OVERRIDES, compose_config
 
 EPOCHS = 2
 #: the tiny data gives 4 steps per epoch at batch 8: stop in the middle of epoch 2

@@ -13,7 +13,7 @@ import pytest
 
 from cocoer.experiments.wandb_run import ID_FILE, attach_wandb_run
 from cocoer.train import train
-from tests.conftest import TINY_OVERRIDES, compose_config
+from tests.helpers import TINY_OVERRIDES, compose_config
 
 
 def wandb_records(path: Path) -> Iterator[bytes]:

@@ -12,63 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
 from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
+from cocoer.models.cocoer import CocoERConfig
 from cocoer.models.heads import MAPPINGS
 from cocoer.models.vi import VI_FEATURES
-from cocoer.workspace import QP_METHODS, UPDATE_TYPES
+from cocoer.workspace import QP_METHODS, SAMPLE_WEIGHTS, UPDATE_TYPES
 
-
-@dataclass
-class HFEConfig:
-    backbone: str = "resnet50"
-    pretrained: bool = False
-    weights_path: str | None = None
-    image_size: int = 224
-    patch_size: int = 2
-    d_h: int = 1024
-    heads: int = 3
-    head_dim: int | None = None
-    mlp_ratio: float = 2.0
-    depth: int = 1
-    dropout: float = 0.0
-    tiny_width: int = 16
-
-
-@dataclass
-class VIConfig:
-    clip_name: str = "RN50"
-    clip_pretrained: str | None = None
-    clip_weights_path: str | None = None
-    tau: float = 0.3
-    feature: str = "product"
-    hidden_ratio: float = 0.25
-
-
-@dataclass
-class WorkspaceConfig:
-    qp_method: str = "closed_form"
-    update: str = "all"
-    delta_scale: float = 1.0
-    inner_lr: float = 1.0
-    sample_weights: str = "pseudo"
-
-
-@dataclass
-class NetConfig:
-    _target_: str = "cocoer.models.cocoer.CocoER"
-    num_classes: int = MISSING
-    multi_label: bool = MISSING
-    class_names: list[str] | None = None
-    d: int = 256
-    loss_kind: str | None = None
-    mapping: str = "fc"
-    hfe: HFEConfig = field(default_factory=HFEConfig)
-    vi: VIConfig = field(default_factory=VIConfig)
-    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+# The model's options live next to the modules they configure (one place per option);
+# ``model.net`` of the schema is the model's own config dataclass.
+NetConfig = CocoERConfig
 
 
 @dataclass
@@ -94,7 +50,7 @@ class SchedulerConfig:
 class ModelConfig:
     _target_: str = "cocoer.lit_module.CocoERLitModule"
     _recursive_: bool = False
-    net: NetConfig = field(default_factory=NetConfig)
+    net: CocoERConfig = field(default_factory=CocoERConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -161,8 +117,11 @@ def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
         _fail(f"model.net.workspace.qp_method = {ws.qp_method!r}; choose one of {QP_METHODS}")
     if ws["update"] not in UPDATE_TYPES:
         _fail(f"model.net.workspace.update = {ws['update']!r}; choose one of {UPDATE_TYPES}")
-    if ws.sample_weights not in ("pseudo", "uniform"):
-        _fail(f"model.net.workspace.sample_weights = {ws.sample_weights!r}: pseudo | uniform")
+    if ws.sample_weights not in SAMPLE_WEIGHTS:
+        _fail(
+            f"model.net.workspace.sample_weights = {ws.sample_weights!r}; "
+            f"choose one of {SAMPLE_WEIGHTS}"
+        )
     if ws.inner_lr < 0 or ws.delta_scale < 0:
         _fail("model.net.workspace.inner_lr and delta_scale must be >= 0")
     if net.loss_kind is not None and net.loss_kind not in LOSS_KINDS:

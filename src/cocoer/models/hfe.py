@@ -14,6 +14,8 @@ occupies inside the context, computed from the window's box in the context frame
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -135,45 +137,60 @@ class CrossLevelBlock(nn.Module):
         return x + self.mlp(self.norm_mlp(x))
 
 
+@dataclass
+class HFEConfig:
+    """Options of :class:`HFE` (the ``model.net.hfe`` node of the Hydra config).
+
+    backbone: backbone name (one network per level, not shared); pretrained /
+    weights_path: ImageNet weights (download) or a local file; image_size: S of the
+    windows (fixes the feature map size); patch_size: p; d_h: token width; heads /
+    head_dim / mlp_ratio / depth / dropout: the cross-level attention blocks;
+    tiny_width: channel width of the project's ``tiny_cnn`` backbone.
+    """
+
+    backbone: str = "resnet50"
+    pretrained: bool = False
+    weights_path: str | None = None
+    image_size: int = 224
+    patch_size: int = 2
+    d_h: int = 1024
+    heads: int = 3
+    head_dim: int | None = None
+    mlp_ratio: float = 2.0
+    depth: int = 1
+    dropout: float = 0.0
+    tiny_width: int = 16
+
+
 class HFE(nn.Module):
     """Hierarchical feature extraction for the three levels.
 
     Args:
-        backbone: backbone name (one per level, not shared).
-        image_size: S of the windows; fixes the feature map size.
-        patch_size: p; d_h: token width; heads / head_dim / mlp_ratio / depth: attention.
+        cfg: the options (:class:`HFEConfig`; defaults when None).
+        **overrides: fields of :class:`HFEConfig` replacing those of ``cfg``.
     Output of ``forward``: [B, 3, N*d_h] in level order (c, b, h).
     """
 
-    def __init__(
-        self,
-        backbone: str = "resnet50",
-        pretrained: bool = False,
-        weights_path: str | None = None,
-        image_size: int = 224,
-        patch_size: int = 2,
-        d_h: int = 1024,
-        heads: int = 3,
-        head_dim: int | None = None,
-        mlp_ratio: float = 2.0,
-        depth: int = 1,
-        dropout: float = 0.0,
-        tiny_width: int = 16,
-    ) -> None:
+    def __init__(self, cfg: HFEConfig | None = None, **overrides: Any) -> None:
         super().__init__()
+        cfg = replace(cfg or HFEConfig(), **overrides)
+        self.cfg = cfg
         self.backbones = nn.ModuleList(
-            build_backbone(backbone, pretrained, weights_path, tiny_width) for _ in range(3)
+            build_backbone(cfg.backbone, cfg.pretrained, cfg.weights_path, cfg.tiny_width)
+            for _ in range(3)
         )
+        S, p, d_h = cfg.image_size, cfg.patch_size, cfg.d_h
         with torch.no_grad():
-            probe = self.backbones[0].eval()(torch.zeros(1, 3, image_size, image_size))
+            probe = self.backbones[0].eval()(torch.zeros(1, 3, S, S))
         self.backbones[0].train()
         _, C, h, w = probe.shape
-        self.p, self.d_h, self.fmap_hw = patch_size, d_h, (h, w)
-        self.num_patches = math.ceil(h / patch_size) * math.ceil(w / patch_size)
-        self.proj = nn.ModuleList(nn.Linear(patch_size * patch_size * C, d_h) for _ in range(3))
-        self.pos = PositionEmbedding2D(d_h, h, w, patch_size)
+        self.p, self.d_h, self.fmap_hw = p, d_h, (h, w)
+        self.num_patches = math.ceil(h / p) * math.ceil(w / p)
+        self.proj = nn.ModuleList(nn.Linear(p * p * C, d_h) for _ in range(3))
+        self.pos = PositionEmbedding2D(d_h, h, w, p)
         blocks = lambda: nn.ModuleList(
-            CrossLevelBlock(d_h, heads, head_dim, mlp_ratio, dropout) for _ in range(depth)
+            CrossLevelBlock(d_h, cfg.heads, cfg.head_dim, cfg.mlp_ratio, cfg.dropout)
+            for _ in range(cfg.depth)
         )
         self.t_cc, self.t_bc, self.t_hc = blocks(), blocks(), blocks()
 

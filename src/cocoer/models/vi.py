@@ -19,6 +19,7 @@ tests and the CPU smoke run).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -67,15 +68,33 @@ def build_clip(
     return open_clip.create_model(name, pretrained=pretrained or None)
 
 
+@dataclass
+class VIConfig:
+    """Options of :class:`VIModule` (the ``model.net.vi`` node of the Hydra config).
+
+    clip_name / clip_pretrained / clip_weights_path: which CLIP and its weights (an
+    open_clip pretrained tag, downloaded, or a local file); tau: the multi-label
+    pseudo-label threshold; feature: ``product`` (rows w_j * U, the paper) or ``repeat``
+    (U repeated k times, the authors' released code, METHOD.md section 9); hidden_ratio:
+    FFN1's hidden width as a fraction of k*D.
+    """
+
+    clip_name: str = "RN50"
+    clip_pretrained: str | None = None
+    clip_weights_path: str | None = None
+    tau: float = 0.3
+    feature: str = "product"
+    hidden_ratio: float = 0.25
+
+
 class VIModule(nn.Module):
     """V-I alignment: frozen CLIP + W + FFN1 + pseudo labels.
 
     Args:
         class_names: the k class names (prompt vocabulary).
-        clip_name / clip_pretrained / clip_weights_path: which CLIP and its weights.
-        d: width of z_t. multi_label / tau: pseudo-label rule.
-        feature: ``product`` (rows w_j * U, the paper) or ``repeat`` (U repeated k times,
-            the authors' released code, METHOD.md section 9).
+        cfg: the options (:class:`VIConfig`; defaults when None).
+        d: width of z_t. multi_label: pseudo-label rule (threshold tau or argmax).
+        **overrides: fields of :class:`VIConfig` replacing those of ``cfg``.
     """
 
     # buffers registered in __init__
@@ -88,22 +107,21 @@ class VIModule(nn.Module):
     def __init__(
         self,
         class_names: list[str] | tuple[str, ...],
-        clip_name: str = "RN50",
-        clip_pretrained: str | None = None,
-        clip_weights_path: str | None = None,
+        cfg: VIConfig | None = None,
+        *,
         d: int = 256,
         multi_label: bool = True,
-        tau: float = 0.3,
-        feature: str = "product",
-        hidden_ratio: float = 0.25,
+        **overrides: Any,
     ) -> None:
         super().__init__()
-        if feature not in VI_FEATURES:
-            raise ValueError(f"unknown V-I feature {feature!r}; choose one of {VI_FEATURES}")
+        cfg = replace(cfg or VIConfig(), **overrides)
+        if cfg.feature not in VI_FEATURES:
+            raise ValueError(f"unknown V-I feature {cfg.feature!r}; choose one of {VI_FEATURES}")
         import open_clip
 
-        self.multi_label, self.tau, self.feature = multi_label, tau, feature
-        self.clip = build_clip(clip_name, clip_pretrained, clip_weights_path)
+        self.cfg = cfg
+        self.multi_label, self.tau, self.feature = multi_label, cfg.tau, cfg.feature
+        self.clip = build_clip(cfg.clip_name, cfg.clip_pretrained, cfg.clip_weights_path)
         self.clip.requires_grad_(False).eval()
         size = self._clip_api.visual.image_size
         self.clip_size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
@@ -119,7 +137,7 @@ class VIModule(nn.Module):
             "in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False
         )
 
-        tokenizer = open_clip.get_tokenizer(clip_name)
+        tokenizer = open_clip.get_tokenizer(cfg.clip_name)
         prompts = [PROMPT_TEMPLATE.format(c.lower()) for c in class_names]
         with torch.no_grad():
             w = self._clip_api.encode_text(tokenizer(prompts), normalize=True).float()
@@ -128,7 +146,7 @@ class VIModule(nn.Module):
         self.k, self.D = k, D
         self.W = nn.Linear(D, D, bias=False)
         nn.init.orthogonal_(self.W.weight)
-        hidden = max(1, int(k * D * hidden_ratio))
+        hidden = max(1, int(k * D * cfg.hidden_ratio))
         self.ffn1_hidden = nn.Sequential(
             nn.Linear(k * D, hidden), nn.GELU(), nn.Linear(hidden, d), nn.GELU()
         )

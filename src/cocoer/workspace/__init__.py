@@ -1,8 +1,11 @@
 """Workspace: batched competition and coordination (METHOD.md section 4)."""
 
 from cocoer.workspace.core import (
+    SAMPLE_WEIGHTS,
     UPDATE_TYPES,
+    LevelMappingsLike,
     Workspace,
+    WorkspaceConfig,
     WorkspaceOutput,
     competition,
     exclusion_order,
@@ -12,8 +15,11 @@ from cocoer.workspace.qp import QP_METHODS, project_simplex, qp_objective, simpl
 
 __all__ = [
     "QP_METHODS",
+    "SAMPLE_WEIGHTS",
     "UPDATE_TYPES",
+    "LevelMappingsLike",
     "Workspace",
+    "WorkspaceConfig",
     "WorkspaceOutput",
     "competition",
     "exclusion_order",
