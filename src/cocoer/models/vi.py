@@ -75,7 +75,7 @@ class VIConfig:
     clip_name / clip_pretrained / clip_weights_path: which CLIP and its weights (an
     open_clip pretrained tag, downloaded, or a local file); tau: the multi-label
     pseudo-label threshold; feature: ``product`` (rows w_j * U, the paper) or ``repeat``
-    (U repeated k times, the authors' released code, METHOD.md section 9); hidden_ratio:
+    (U repeated k times, the authors' released code, docs/method.md section 9); hidden_ratio:
     FFN1's hidden width as a fraction of k*D.
     """
 
