@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import fields
@@ -23,15 +22,13 @@ from pathlib import Path
 
 import torch
 
+from cocoer.losses import LevelLoss
+from cocoer.models import CocoER, create_model
+from cocoer.models.heads import FFN0Cache, LevelMappings
+from cocoer.workspace import Workspace
+from cocoer.workspace.reference import reference_workspace
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the reference implementation lives in tests/
-
-from tests.workspace_reference import reference_workspace  # noqa: E402
-
-from cocoer.losses import LevelLoss  # noqa: E402
-from cocoer.models.cocoer import CocoER  # noqa: E402
-from cocoer.models.heads import FFN0Cache, LevelMappings  # noqa: E402
-from cocoer.workspace import Workspace  # noqa: E402
 
 
 def best_of(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
@@ -70,23 +67,13 @@ def time_workspace(maps, x, y_t, method: str, grad: bool, repeat: int = 5) -> fl
 
 
 def paper_model(image_size: int = 224) -> CocoER:
-    return CocoER(
-        26,
-        True,
-        d=256,
-        hfe=dict(backbone="resnet50", image_size=image_size, patch_size=2, d_h=1024, heads=3),
-        vi=dict(clip_name="RN50", clip_pretrained=None),
-    ).eval()
+    """The paper's model (``cocoer_paper`` preset, EMOTIC's 26 classes), random weights."""
+    return create_model("cocoer_paper", hfe={"image_size": image_size}, pretrained=False).eval()
 
 
 def tiny_model(image_size: int = 64) -> CocoER:
-    return CocoER(
-        26,
-        True,
-        d=64,
-        hfe=dict(backbone="tiny_cnn", image_size=image_size, patch_size=2, d_h=64, heads=3),
-        vi=dict(clip_name="cocoer-tiny-RN", hidden_ratio=0.125),
-    ).eval()
+    """The ``cocoer_tiny`` preset (26 classes), random weights."""
+    return create_model("cocoer_tiny", hfe={"image_size": image_size}).eval()
 
 
 def batch_of(B: int, S: int) -> dict[str, torch.Tensor]:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cocoer.experiments.aggregate import aggregate, collect
-from cocoer.experiments.paper import paper_value
+from cocoer.runs.aggregate import aggregate, collect
+from cocoer.runs.paper import paper_value
 
 
 def _job(sweep: Path, name: str, ablation: dict, seed: int, metrics: dict | None) -> None:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from cocoer.data.preprocess import PreprocessConfig
 from cocoer.data.windows import make_windows
 from cocoer.losses import LevelLoss
+from cocoer.models import create_model
 from cocoer.models.backbones import TinyCNN
 from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import FusionHead, LevelMappings
@@ -39,7 +40,8 @@ def tiny_net(**kwargs: object) -> CocoER:
     torch.manual_seed(0)
     hfe = dict(TINY_HFE, depth=2, **kwargs.pop("hfe", {}))  # type: ignore[arg-type]
     vi = dict(clip_name="cocoer-tiny-RN", hidden_ratio=0.05, **kwargs.pop("vi", {}))  # type: ignore[arg-type]
-    return CocoER(num_classes=5, d=16, hfe=hfe, vi=vi, **kwargs)  # type: ignore[arg-type]
+    cfg = dict(num_classes=5, multi_label=True, d=16, hfe=hfe, vi=vi, **kwargs)
+    return create_model(cfg)
 
 
 # ---------------------------------------------------------------- defaults unchanged
@@ -417,8 +419,6 @@ TINY_PRESET = [
 
 @pytest.mark.parametrize("preset", ["cocoer_authors_eval", "cocoer_authors_demo"])
 def test_authors_presets_compose_validate_and_build(tmp_path: Path, preset: str) -> None:
-    import hydra
-
     from cocoer.configs.schema import validate_config
     from tests.conftest import compose_config
 
@@ -432,7 +432,7 @@ def test_authors_presets_compose_validate_and_build(tmp_path: Path, preset: str)
     assert (net.hfe.patch_size, net.hfe.heads, net.hfe.depth, net.workspace.delta_scale) == (
         1, 4, 3, 0.0,
     )  # fmt: skip
-    model: CocoER = hydra.utils.instantiate(net, _convert_="all")
+    model: CocoER = create_model(net)
     keys = set(model.state_dict())
     assert {"hfe.ln_after.weight", "fusion.net.1.weight", "fusion.net.8.bias"} <= keys
     assert model.preprocess == PreprocessConfig(

@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 
 from cocoer import config_dir
 from cocoer.configs import validate_config
-from cocoer.experiments.paper import ABLATIONS
-from tests.conftest import compose_config
+from cocoer.runs.paper import ABLATIONS
+from tests.helpers import compose_config
 
 SEARCHES = sorted(p.stem for p in (config_dir() / "hparams_search").glob("*.yaml"))
 

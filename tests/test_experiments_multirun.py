@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_OVERRIDES
+from tests.helpers import TINY_OVERRIDES
 
 #: TINY_OVERRIDES as an experiment file, so that the job directories are named by the swept
 #: value only (experiment=... is not part of a job's directory name)
@@ -110,7 +110,7 @@ def test_multirun_jobs_resume_failures_and_aggregate(
 
     summary = tmp_path / "summary"
     agg = subprocess.run(
-        [sys.executable, "-m", "cocoer.experiments.aggregate", str(sweep), "--out", str(summary)],
+        [sys.executable, "-m", "cocoer.runs.aggregate", str(sweep), "--out", str(summary)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -11,7 +11,7 @@ import torch
 from cocoer.losses import LevelLoss
 from cocoer.models.heads import LevelMappings
 from cocoer.workspace import Workspace, simplex_qp
-from tests.conftest import TINY_OVERRIDES, compose_config, requires_cuda
+from tests.helpers import TINY_OVERRIDES, compose_config, requires_cuda
 
 pytestmark = [pytest.mark.gpu, requires_cuda]
 

@@ -91,7 +91,7 @@ def test_reported_map_equals_sklearn(tiny_checkpoint: Path, tiny_emotic_root: Pa
     from cocoer.data import EmoticDataModule
     from cocoer.lit_module import CocoERLitModule
     from cocoer.train import evaluate
-    from tests.conftest import TINY_OVERRIDES, compose_config
+    from tests.helpers import TINY_OVERRIDES, compose_config
 
     model = CocoERLitModule.load_from_checkpoint(
         tiny_checkpoint, map_location="cpu", weights_only=False

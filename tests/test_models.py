@@ -96,7 +96,7 @@ def test_attention_with_heads_not_dividing_d_h() -> None:
 
 
 def test_hfe_output_width_is_n_times_d_h() -> None:
-    hfe = HFE("tiny_cnn", image_size=64, patch_size=2, d_h=24, heads=3, tiny_width=4)
+    hfe = HFE(backbone="tiny_cnn", image_size=64, patch_size=2, d_h=24, heads=3, tiny_width=4)
     assert hfe.num_patches == 4 and hfe.out_dim == 96  # 64/16 = 4 -> 2x2 patches
     w = torch.randn(3, 3, 64, 64)
     boxes = torch.tensor([[0.1, 0.1, 0.6, 0.9]] * 3)

@@ -10,9 +10,9 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from cocoer.callbacks import TrainingInterrupted
-from cocoer.experiments.jobs import FAILED, is_done, run_job
+from cocoer.runs.jobs import FAILED, is_done, run_job
 from cocoer.train import resolve_ckpt_path, train
-from tests.conftest import TINY_OVERRIDES, compose_config
+from tests.helpers import TINY_OVERRIDES, compose_config
 
 EPOCHS = 2
 #: the tiny data gives 4 steps per epoch at batch 8: stop in the middle of epoch 2
@@ -52,14 +52,14 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(
 
     cfg = _interrupting(_cfg(tmp_path / "cut", tiny_emotic_root))
     with pytest.raises(TrainingInterrupted):
-        run_job(cfg)  # a single run: the failure is recorded, then raised
+        run_job(cfg, train)  # a single run: the failure is recorded, then raised
     run = Path(cfg.paths.output_dir)
     assert (run / FAILED).is_file() and not is_done(run)
     assert _state(run)["epoch"] == 0  # what survives: the end of the first epoch
 
     again = _cfg(tmp_path / "cut", tiny_emotic_root, ["ckpt_path=auto"])
     assert resolve_ckpt_path(again) == str(run / "checkpoints" / "last.ckpt")
-    train(again)
+    run_job(again, train)
     assert is_done(run) and not (run / FAILED).exists()
 
     a, b = _state(ref_run), _state(run)

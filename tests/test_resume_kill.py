@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from tests.conftest import TINY_OVERRIDES
+from tests.helpers import TINY_OVERRIDES
 
 EPOCHS = 6
 

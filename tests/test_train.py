@@ -12,7 +12,7 @@ from omegaconf import open_dict
 from cocoer import config_dir
 from cocoer.configs import validate_config
 from cocoer.train import evaluate, train
-from tests.conftest import TINY_OVERRIDES, compose_config
+from tests.helpers import TINY_OVERRIDES, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 

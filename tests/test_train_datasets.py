@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cocoer.train import train
-from tests.conftest import TINY_OVERRIDES, compose_config
+from tests.helpers import TINY_OVERRIDES, compose_config
 
 
 def tiny(data: str) -> list[str]:

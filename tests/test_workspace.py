@@ -9,7 +9,7 @@ import torch
 from cocoer.losses import LevelLoss
 from cocoer.models.heads import LevelMappings
 from cocoer.workspace import Workspace, qp_objective, simplex_qp
-from tests.workspace_reference import reference_workspace, solve_simplex_qp_cvxpy
+from cocoer.workspace.reference import reference_workspace, solve_simplex_qp_cvxpy
 
 
 @pytest.fixture(autouse=True)

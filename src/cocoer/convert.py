@@ -169,13 +169,9 @@ def load_source_state_dict(src: Mapping[str, Tensor] | str | os.PathLike[str]) -
 def build_target_model(cfg: Mapping[str, Any]) -> torch.nn.Module:
     """CocoER from a net config (with or without ``_target_``), never downloading weights:
     ``pretrained`` flags are switched off (local ``*weights_path`` files are honoured)."""
-    from cocoer.models.cocoer import CocoER
+    from cocoer.models import create_model
 
-    conf = copy.deepcopy(_plain(cfg))
-    conf.pop("_target_", None)
-    conf.setdefault("hfe", {})["pretrained"] = False
-    conf.setdefault("vi", {})["clip_pretrained"] = None
-    return CocoER(**conf)
+    return create_model(cfg, pretrained=False)
 
 
 def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -406,7 +402,6 @@ def save_converted_checkpoint(
     from cocoer.lit_module import CocoERLitModule
 
     conf = _plain(cfg)
-    conf.setdefault("_target_", "cocoer.models.cocoer.CocoER")
     build_conf = copy.deepcopy(conf)
     build_conf.setdefault("hfe", {})["pretrained"] = False
     build_conf.setdefault("vi", {})["clip_pretrained"] = None

@@ -19,7 +19,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-import hydra
 import lightning as L
 import torch
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
@@ -33,7 +32,7 @@ from torchmetrics.classification import (
 
 from cocoer.constants import LEVELS
 from cocoer.losses import LossWeights, emo_loss
-from cocoer.models.cocoer import CocoER
+from cocoer.models import CocoER, create_model
 
 # The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
@@ -81,8 +80,9 @@ class CocoERLitModule(L.LightningModule):
     """Training, validation, test and prediction of CocoER.
 
     Args:
-        net: config of :class:`CocoER` (with ``_target_``), instantiated here so that a
-            checkpoint alone rebuilds the model (``CocoERLitModule.load_from_checkpoint``).
+        net: the model's config (:class:`~cocoer.models.CocoERConfig` fields), built here
+            by :func:`~cocoer.models.create_model` so that a checkpoint alone rebuilds the
+            model (``CocoERLitModule.load_from_checkpoint``).
         loss: beta_* / alpha weights and loss switches (:class:`LossWeights` + flags).
         optimizer: Adam ``lr``, ``weight_decay``, ``betas``.
         scheduler: StepLR ``step_size`` (epochs) and ``gamma``.
@@ -127,7 +127,7 @@ class CocoERLitModule(L.LightningModule):
                 "init_from": init_from,
             }
         )
-        self.net: CocoER = hydra.utils.instantiate(net, _convert_="all")
+        self.net: CocoER = create_model(net)
         loss = dict(loss or {})
         self.dynamic_weights = bool(loss.pop("dynamic_weights", True))
         self.detach_level_terms = bool(loss.pop("detach_level_terms", False))

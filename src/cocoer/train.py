@@ -19,8 +19,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cocoer.configs import validate_config
-from cocoer.experiments.jobs import is_rank_zero, mark_done
-from cocoer.experiments.wandb_run import attach_wandb_run
+from cocoer.runs.jobs import is_rank_zero
+from cocoer.runs.wandb_run import attach_wandb_run
 from cocoer.utils.provenance import git_state, run_config, write_provenance
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,6 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         rows = getattr(model, "prediction_rows", None)
         if rows:
             (out / "predictions.json").write_text(json.dumps(rows, indent=2))
-        if cfg.get("train", True):
-            mark_done(out, metrics)
     return metrics
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 
 from cocoer.constants import LEVELS
-from cocoer.experiments.paper import FIRST_EXCLUDED as PAPER_FIRST_EXCLUDED
+from cocoer.runs.paper import FIRST_EXCLUDED as PAPER_FIRST_EXCLUDED
 
 log = logging.getLogger(__name__)
 

@@ -114,6 +114,8 @@ def run_inference(args: argparse.Namespace) -> int:
     from cocoer.infer.runner import RunReport, run_images
     from cocoer.infer.summary import summary_text
     from cocoer.infer.video import run_video
+    from cocoer.interpret.saliency import saliency_for_result
+    from cocoer.interpret.vlm import export_vlm_inputs
 
     console = Console(stderr=False, highlight=False)
     inputs = collect_inputs(args.inputs)
@@ -133,8 +135,8 @@ def run_inference(args: argparse.Namespace) -> int:
         predictor,
         inputs.images,
         out,
-        saliency=args.saliency,
-        vlm=args.vlm,
+        saliency=saliency_for_result if args.saliency else None,
+        vlm=export_vlm_inputs if args.vlm else None,
         progress=not args.no_progress,
         on_result=show,
         namer=namer,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
 
 from cocoer import config_dir
 from cocoer.configs import register_resolvers
+from cocoer.models import create_model
 
 
 def count(overrides: list[str]) -> dict[str, int]:
@@ -23,18 +23,14 @@ def count(overrides: list[str]) -> dict[str, int]:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=["model=cocoer_paper", "data=emotic", *overrides])
     net = cfg.model.net
-    with open_dict(net):
-        net.hfe.pretrained = False
-        net.hfe.weights_path = None
-        net.vi.clip_pretrained = None
-        net.vi.clip_weights_path = None
-        net.num_classes = int(cfg.data.num_classes)
-        net.multi_label = bool(cfg.data.multi_label)
-        net.hfe.image_size = int(cfg.data.image_size)
-    import hydra
-
-    model = hydra.utils.instantiate(OmegaConf.to_container(net), _convert_="all")
-    return model.parameter_counts()
+    return create_model(
+        net,
+        num_classes=int(cfg.data.num_classes),
+        multi_label=bool(cfg.data.multi_label),
+        pretrained=False,
+        hfe={"weights_path": None, "image_size": int(cfg.data.image_size)},
+        vi={"clip_weights_path": None},
+    ).parameter_counts()
 
 
 def main(argv: list[str] | None = None) -> None:

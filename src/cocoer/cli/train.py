@@ -1,6 +1,6 @@
 """`cocoer-train`: Hydra entry point over conf/train.yaml (thin wrapper of cocoer.train.train).
 
-Every run and multirun job goes through :func:`cocoer.experiments.jobs.run_job`: a ``done``
+Every run and multirun job goes through :func:`cocoer.runs.jobs.run_job`: a ``done``
 marker on success, ``failed.json`` on failure (a failing multirun job does not stop the
 sweep), and ``resume=true`` skips finished jobs and continues unfinished ones.
 """
@@ -62,12 +62,12 @@ def _main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from cocoer.experiments.jobs import run_job
-    from cocoer.train import summarise
+    from cocoer.runs.jobs import run_job
+    from cocoer.train import summarise, train
 
     _publish_job(cfg)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    metrics = run_job(cfg, catch=multirun)
+    metrics = run_job(cfg, train, catch=multirun)
     if metrics.get("failed"):
         print(f"job failed: {metrics['error']} (see {metrics['output_dir']}/failed.json)")
         return None

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
-from cocoer.data.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS, PreprocessConfig
+from cocoer.data.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS
 from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
+from cocoer.models.cocoer import CocoERConfig
 from cocoer.models.heads import FUSION_STYLES, INPUT_ACTIVATIONS, MAPPINGS
 from cocoer.models.hfe import (
     ATTN_VALUES,
@@ -30,73 +31,11 @@ from cocoer.models.hfe import (
 )
 from cocoer.models.norms import BACKBONE_NORMS
 from cocoer.models.vi import CLIP_INPUTS, CLIP_PRECISIONS, VI_FEATURES, VI_INPUT_ACTIVATIONS
-from cocoer.workspace import INNER_PARAMS, QP_METHODS, TIE_BREAKS, UPDATE_TYPES
+from cocoer.workspace import INNER_PARAMS, QP_METHODS, SAMPLE_WEIGHTS, TIE_BREAKS, UPDATE_TYPES
 
-
-@dataclass
-class HFEConfig:
-    backbone: str = "resnet50"
-    pretrained: bool = False
-    weights_path: str | None = None
-    image_size: int = 224
-    patch_size: int = 2
-    d_h: int = 1024
-    heads: int = 3
-    head_dim: int | None = None
-    mlp_ratio: float = 2.0
-    depth: int = 1
-    dropout: float = 0.0
-    tiny_width: int = 16
-    # the authors' released code (docs/method.md section 9); defaults: the paper's method
-    backbone_norm: str = "running"  # running | per_sample (M2)
-    pos_sampling: str = "cocoer"  # cocoer | authors (M5)
-    pos_injection: str = "tokens"  # tokens | qk (M6)
-    attn_value: str = "normed"  # normed | raw (M7)
-    kv_source: str = "updated"  # updated | initial (M8)
-    mlp_activation: str = "gelu"  # gelu | silu (M10)
-    ln_after: str = "none"  # none | shared (M13)
-
-
-@dataclass
-class VIConfig:
-    clip_name: str = "RN50"
-    clip_pretrained: str | None = None
-    clip_weights_path: str | None = None
-    tau: float = 0.3
-    feature: str = "product"
-    hidden_ratio: float = 0.25
-    clip_input: str = "renormalize"  # renormalize | passthrough (V2)
-    input_activation: str = "none"  # none | gelu (V6)
-    clip_precision: str = "fp32"  # fp32 | fp16 (V3; CUDA only, the CPU stays fp32)
-
-
-@dataclass
-class WorkspaceConfig:
-    qp_method: str = "closed_form"
-    update: str = "all"
-    delta_scale: float = 1.0
-    inner_lr: float = 1.0
-    sample_weights: str = "pseudo"
-    inner_params: str = "all"  # all | linear (W5)
-    tie_break: str = "context_first"  # context_first | head_first (W2)
-
-
-@dataclass
-class NetConfig:
-    _target_: str = "cocoer.models.cocoer.CocoER"
-    num_classes: int = MISSING
-    multi_label: bool = MISSING
-    class_names: list[str] | None = None
-    d: int = 256
-    loss_kind: str | None = None
-    mapping: str = "fc"
-    hfe: HFEConfig = field(default_factory=HFEConfig)
-    vi: VIConfig = field(default_factory=VIConfig)
-    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
-    level_input_activation: str = "none"  # none | gelu (M14)
-    fusion_style: str = "cocoer"  # cocoer | authors (F2/F3)
-    box_quantization: str = "none"  # none | int224 (P6)
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # P1, P5
+# The model's options live next to the modules they configure (one place per option);
+# ``model.net`` of the schema is the model's own config dataclass.
+NetConfig = CocoERConfig
 
 
 @dataclass
@@ -122,7 +61,7 @@ class SchedulerConfig:
 class ModelConfig:
     _target_: str = "cocoer.lit_module.CocoERLitModule"
     _recursive_: bool = False
-    net: NetConfig = field(default_factory=NetConfig)
+    net: CocoERConfig = field(default_factory=CocoERConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -220,8 +159,11 @@ def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
         _fail(f"model.net.workspace.qp_method = {ws.qp_method!r}; choose one of {QP_METHODS}")
     if ws["update"] not in UPDATE_TYPES:
         _fail(f"model.net.workspace.update = {ws['update']!r}; choose one of {UPDATE_TYPES}")
-    if ws.sample_weights not in ("pseudo", "uniform"):
-        _fail(f"model.net.workspace.sample_weights = {ws.sample_weights!r}: pseudo | uniform")
+    if ws.sample_weights not in SAMPLE_WEIGHTS:
+        _fail(
+            f"model.net.workspace.sample_weights = {ws.sample_weights!r}; "
+            f"choose one of {SAMPLE_WEIGHTS}"
+        )
     if ws.inner_lr < 0 or ws.delta_scale < 0:
         _fail("model.net.workspace.inner_lr and delta_scale must be >= 0")
     if net.loss_kind is not None and net.loss_kind not in LOSS_KINDS:

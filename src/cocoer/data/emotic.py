@@ -214,6 +214,54 @@ def _make_record(
     )
 
 
+def _entry_image(entry: Any, where: str) -> tuple[str, tuple[int, int] | None]:
+    """``folder/filename`` (posix) and the (width, height) of one .mat entry, if valid.
+
+    Raises ValueError naming ``where`` (file and index) for a malformed entry.
+    """
+    try:
+        filename = _str_field(entry, "filename")
+        folder = _str_field(entry, "folder").replace("\\", "/").strip("/")
+    except Exception as exc:
+        raise ValueError(f"{where} malformed entry ({exc})") from exc
+    image = f"{folder}/{filename}" if folder else filename
+    size_struct = _field(entry, "image_size")
+    size: tuple[int, int] | None = None
+    if size_struct is not None and not isinstance(size_struct, np.ndarray):
+        n_col, n_row = _num(_field(size_struct, "n_col")), _num(_field(size_struct, "n_row"))
+        if math.isfinite(n_col) and math.isfinite(n_row) and n_col > 0 and n_row > 0:
+            size = (int(n_col), int(n_row))
+    return image, size
+
+
+def _person_labels(p: Any, split: str) -> tuple[list[str], dict[str, Any]]:
+    """Category names and extra fields (gender, age, VAD, annotators) of one .mat person.
+
+    Names: the combined categories on val / test when present, else the union over the
+    annotators; VAD: the combined values, else the annotators' mean.
+    """
+    annotators = [
+        _strings(_field(a, "categories")) for a in _items(_field(p, "annotations_categories"))
+    ]
+    combined_raw = _field(p, "combined_categories")
+    combined = _strings(combined_raw) if combined_raw is not None else []
+    if split != "train" and combined:
+        names = combined
+    else:
+        names = sorted({n for a in annotators for n in a})
+    cont_ann = [v for v in (_vad(a) for a in _items(_field(p, "annotations_continuous"))) if v]
+    cont = _vad(_field(p, "combined_continuous"))
+    if cont is None and cont_ann:
+        cont = tuple(float(np.mean(c)) for c in zip(*cont_ann, strict=True))  # type: ignore[assignment]
+    extra: dict[str, Any] = {"gender": _str_field(p, "gender"), "age": _str_field(p, "age")}
+    if cont is not None:
+        extra.update(valence=cont[0], arousal=cont[1], dominance=cont[2])
+    if split != "train":
+        extra["annotator_categories"] = tuple(tuple(a) for a in annotators)
+        extra["annotator_continuous"] = tuple(cont_ann)
+    return names, extra
+
+
 def read_emotic_mat(
     mat_path: str | os.PathLike[str],
     split: str,
@@ -244,18 +292,7 @@ def read_emotic_mat(
         raise ValueError(f"{mat_path}: split {split!r} missing from the .mat (has {present})")
     records: list[PersonRecord] = []
     for e_idx, entry in enumerate(_items(data[split])):
-        try:
-            filename = _str_field(entry, "filename")
-            folder = _str_field(entry, "folder").replace("\\", "/").strip("/")
-        except Exception as exc:
-            raise ValueError(f"{mat_path}: {split}[{e_idx}] malformed entry ({exc})") from exc
-        image = f"{folder}/{filename}" if folder else filename
-        size_struct = _field(entry, "image_size")
-        size: tuple[int, int] | None = None
-        if size_struct is not None and not isinstance(size_struct, np.ndarray):
-            n_col, n_row = _num(_field(size_struct, "n_col")), _num(_field(size_struct, "n_row"))
-            if math.isfinite(n_col) and math.isfinite(n_row) and n_col > 0 and n_row > 0:
-                size = (int(n_col), int(n_row))
+        image, size = _entry_image(entry, f"{mat_path}: {split}[{e_idx}]")
         persons = _items(_field(entry, "person"))
         if not persons:
             skip_or_raise(report, strict, image, "entry has no person")
@@ -268,31 +305,7 @@ def read_emotic_mat(
             except ValueError as exc:
                 skip_or_raise(report, strict, where, f"malformed box: {exc}")
                 continue
-            annotators = [
-                _strings(_field(a, "categories"))
-                for a in _items(_field(p, "annotations_categories"))
-            ]
-            combined_raw = _field(p, "combined_categories")
-            combined = _strings(combined_raw) if combined_raw is not None else []
-            if split != "train" and combined:
-                names = combined
-            else:
-                names = sorted({n for a in annotators for n in a})
-            cont_ann = [
-                v for v in (_vad(a) for a in _items(_field(p, "annotations_continuous"))) if v
-            ]
-            cont = _vad(_field(p, "combined_continuous"))
-            if cont is None and cont_ann:
-                cont = tuple(float(np.mean(c)) for c in zip(*cont_ann, strict=True))  # type: ignore[assignment]
-            extra: dict[str, Any] = {
-                "gender": _str_field(p, "gender"),
-                "age": _str_field(p, "age"),
-            }
-            if cont is not None:
-                extra.update(valence=cont[0], arousal=cont[1], dominance=cont[2])
-            if split != "train":
-                extra["annotator_categories"] = tuple(tuple(a) for a in annotators)
-                extra["annotator_continuous"] = tuple(cont_ann)
+            names, extra = _person_labels(p, split)
             rec = _make_record(
                 image=image,
                 person=p_idx,

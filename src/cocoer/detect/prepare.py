@@ -21,20 +21,19 @@ retries them; with ``strict=True`` it raises :class:`~cocoer.data.records.BadSam
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from cocoer.data.box_cache import SOURCES, BoxCacheWriter, cache_path, load_box_cache
+from cocoer.data.box_cache import BoxCacheWriter, BoxKey, cache_path, load_box_cache
 from cocoer.data.heuristics import full_image_box, head_from_body
 from cocoer.data.records import BadSampleError, BBox, PersonRecord, SkipReport
 from cocoer.detect.boxes import box_area
 from cocoer.detect.people import HEURISTIC, detect_people, head_for_body
+from cocoer.detect.summary import PrepareSummary, SplitStats
 from cocoer.detect.types import Detector, PersonDetection
 
 DATASETS: tuple[str, ...] = ("emotic", "caer_s")
@@ -55,78 +54,6 @@ ANNOTATION = "annotation"
 DEFAULT_CSV_DIR = "emotic_pre"
 
 PathLike = str | os.PathLike[str]
-
-
-@dataclass
-class SplitStats:
-    """Per-split counts of one preparation run.
-
-    Attributes:
-        persons: records read for the split (after the readers' own skips).
-        done_before: persons already in the cache when the run started.
-        written: persons written by this run.
-        skipped: persons not written because their image could not be read.
-        reader_skipped: persons the annotation reader dropped (see the report).
-        head_sources / body_sources: boxes by source over ALL persons of the split in the
-            cache after the run (so a re-run still shows what the cache holds).
-    """
-
-    persons: int = 0
-    done_before: int = 0
-    written: int = 0
-    skipped: int = 0
-    reader_skipped: int = 0
-    head_sources: Counter[str] = field(default_factory=Counter)
-    body_sources: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class PrepareSummary:
-    """What :func:`prepare_dataset` did; :meth:`table` renders it for the CLI."""
-
-    dataset: str
-    root: Path
-    cache_path: Path
-    face_detector: str | None
-    person_detector: str | None
-    splits: dict[str, SplitStats]
-    report: SkipReport
-    detector_calls: int = 0
-
-    @property
-    def written(self) -> int:
-        """Persons written by this run, all splits."""
-        return sum(s.written for s in self.splits.values())
-
-    @property
-    def skipped(self) -> int:
-        """Persons skipped by this run (unreadable images), all splits."""
-        return sum(s.skipped for s in self.splits.values())
-
-    def table(self) -> str:
-        """Plain-text summary: per split counts, then boxes by source per level."""
-        lines = [
-            f"cocoer-prepare {self.dataset}: {self.root} -> {self.cache_path}",
-            f"detectors: face={self.face_detector or '-'} person={self.person_detector or '-'}"
-            f" (calls this run: {self.detector_calls})",
-            "",
-            f"{'split':<8}{'persons':>9}{'cached':>9}{'written':>9}{'skipped':>9}"
-            f"{'reader-skipped':>16}",
-        ]
-        for name, s in self.splits.items():
-            lines.append(
-                f"{name:<8}{s.persons:>9}{s.done_before:>9}{s.written:>9}{s.skipped:>9}"
-                f"{s.reader_skipped:>16}"
-            )
-        lines += ["", "boxes in the cache by source"]
-        lines.append(f"{'split':<8}{'level':<6}" + "".join(f"{src:>13}" for src in SOURCES))
-        for name, s in self.splits.items():
-            for level, counts in (("head", s.head_sources), ("body", s.body_sources)):
-                cells = "".join(f"{counts.get(src, 0):>13}" for src in SOURCES)
-                missing = counts.get("none", 0)
-                tail = f"   (no box: {missing})" if missing else ""
-                lines.append(f"{name:<8}{level:<6}{cells}{tail}")
-        return "\n".join(lines)
 
 
 class _CountingDetector:
@@ -259,6 +186,149 @@ def _needs_image(record: PersonRecord) -> bool:
     return record.head_box is None or record.body_box is None
 
 
+def _checked_args(
+    dataset: str, annotations: str, root: PathLike, splits: Sequence[str] | None
+) -> tuple[Path, tuple[str, ...]]:
+    """The root as a Path and the splits to prepare; ValueError / FileNotFoundError naming
+    the unknown dataset, annotation format, split or the missing root."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    if annotations not in ANNOTATION_FORMATS:
+        raise ValueError(f"unknown annotation format {annotations!r}; choose {ANNOTATION_FORMATS}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: dataset root is not a directory")
+    chosen = tuple(splits) if splits else tuple(DEFAULT_SPLITS[dataset])
+    unknown = [s for s in chosen if s not in KNOWN_SPLITS[dataset]]
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown} for {dataset}; has {KNOWN_SPLITS[dataset]}")
+    return root, chosen
+
+
+def _load_if_needed(
+    persons: Sequence[PersonRecord],
+    path: Path,
+    load_image: Callable[..., Any],
+    max_pixels: int | None,
+    strict: bool,
+    report: SkipReport,
+) -> np.ndarray | None:
+    """The RGB image [H, W, 3] uint8 when a person lacks a box; None when none does or the
+    file cannot be decoded (reported, or raised with ``strict``)."""
+    if not any(_needs_image(r) for r in persons):
+        return None
+    try:
+        return np.asarray(load_image(path, max_pixels), dtype=np.uint8)
+    except BadSampleError as exc:
+        if strict:
+            raise
+        report.add(exc.where, exc.reason)
+        return None
+
+
+def _write_persons(
+    persons: Sequence[PersonRecord],
+    image_rgb: np.ndarray | None,
+    done: set[BoxKey],
+    st: SplitStats,
+    writer: BoxCacheWriter,
+    face: Detector | None,
+    person: Detector | None,
+) -> None:
+    """Append the boxes of one image's persons to the cache (counted in ``st``)."""
+    for rec in persons:
+        if rec.key in done:  # the same person listed twice (e.g. in two splits)
+            st.done_before += 1
+            continue
+        if _needs_image(rec) and image_rgb is None:
+            st.skipped += 1
+            continue
+        writer.append(boxes_for_record(rec, image_rgb, face, person))
+        done.add(rec.key)
+        st.written += 1
+
+
+def _count_sources(
+    stats: dict[str, SplitStats],
+    records: Mapping[str, Sequence[PersonRecord]],
+    cache: Mapping[BoxKey, Mapping[str, Any]],
+) -> None:
+    """Count the head / body box sources of every split's persons found in the cache."""
+    for split, st in stats.items():
+        for rec in records[split]:
+            entry = cache.get(rec.key)
+            if entry is None:
+                continue
+            st.head_sources[entry.get("head_source") or "none"] += 1
+            st.body_sources[entry.get("body_source") or "none"] += 1
+
+
+def _default_loader(max_pixels: int | None) -> tuple[Callable[..., Any], int]:
+    """The data layer's image decoder and its decompression-bomb guard (unless given)."""
+    from cocoer.data.windows import DEFAULT_MAX_PIXELS, load_image
+
+    return load_image, DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+
+
+def _read_all(
+    dataset: str,
+    root: Path,
+    splits: tuple[str, ...],
+    annotations: str,
+    strict: bool,
+    csv_dir: str,
+    report: SkipReport,
+) -> tuple[dict[str, list[PersonRecord]], dict[str, SplitStats]]:
+    """The persons of every split and their counts; the readers' skips go to ``report``."""
+    split_reports = {split: SkipReport() for split in splits}
+    records = read_records(dataset, root, splits, annotations, split_reports, strict, csv_dir)
+    stats: dict[str, SplitStats] = {}
+    for split in splits:
+        report.extend(split_reports[split])
+        stats[split] = SplitStats(
+            persons=len(records[split]), reader_skipped=split_reports[split].num_skipped()
+        )
+    return records, stats
+
+
+def _detect_and_write(
+    dataset: str,
+    base: Path,
+    records: Mapping[str, Sequence[PersonRecord]],
+    stats: dict[str, SplitStats],
+    report: SkipReport,
+    build_detectors: Callable[[], tuple[_CountingDetector, _CountingDetector | None]],
+    load: Callable[[Sequence[PersonRecord], Path], np.ndarray | None],
+    progress: bool,
+) -> tuple[_CountingDetector | None, _CountingDetector | None]:
+    """Append the boxes of every person not yet in ``<base>/cocoer_boxes.jsonl``, image by
+    image; the detectors are built only when some person needs one. Returns them."""
+    face: _CountingDetector | None = None
+    person: _CountingDetector | None = None
+    with BoxCacheWriter(base) as writer:
+        if writer.torn_lines:
+            report.add_fixed(str(writer.path), "torn last line from an interrupted run removed")
+        done = writer.done_keys()
+        todo = {split: [r for r in records[split] if r.key not in done] for split in stats}
+        if any(_needs_image(r) for recs in todo.values() for r in recs):
+            # built up front so a missing model fails before any work; not at all on a re-run
+            face, person = build_detectors()
+        for split, st in stats.items():
+            st.done_before = st.persons - len(todo[split])
+            groups = _group_by_image(todo[split])
+            bar = tqdm(
+                groups.items(),
+                total=len(groups),
+                desc=f"{dataset} {split}",
+                unit="img",
+                disable=not progress,
+            )
+            for rel, persons in bar:
+                image_rgb = load(persons, base / rel)
+                _write_persons(persons, image_rgb, done, st, writer, face, person)
+    return face, person
+
+
 def prepare_dataset(
     dataset: str,
     root: PathLike,
@@ -303,89 +373,28 @@ def prepare_dataset(
         FileNotFoundError: missing root or annotation file (named).
         BadSampleError: with ``strict``, the first bad annotation or unreadable image.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-    if annotations not in ANNOTATION_FORMATS:
-        raise ValueError(f"unknown annotation format {annotations!r}; choose {ANNOTATION_FORMATS}")
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: dataset root is not a directory")
-    splits = tuple(splits) if splits else DEFAULT_SPLITS[dataset]
-    unknown = [s for s in splits if s not in KNOWN_SPLITS[dataset]]
-    if unknown:
-        raise ValueError(f"unknown split(s) {unknown} for {dataset}; has {KNOWN_SPLITS[dataset]}")
+    root, splits = _checked_args(dataset, annotations, root, splits)
     if load_image is None:
-        from cocoer.data.windows import DEFAULT_MAX_PIXELS
-        from cocoer.data.windows import load_image as _load_image
-
-        load_image = _load_image
-        if max_pixels is None:
-            max_pixels = DEFAULT_MAX_PIXELS
-
+        load_image, max_pixels = _default_loader(max_pixels)
     report = SkipReport()
-    stats: dict[str, SplitStats] = {}
-    split_reports = {split: SkipReport() for split in splits}
-    records = read_records(dataset, root, splits, annotations, split_reports, strict, csv_dir)
-    for split in splits:
-        report.extend(split_reports[split])
-        stats[split] = SplitStats(
-            persons=len(records[split]), reader_skipped=split_reports[split].num_skipped()
-        )
+    records, stats = _read_all(dataset, root, splits, annotations, strict, csv_dir, report)
 
     base = dataset_dir(dataset, root)
-    face: _CountingDetector | None = None
-    person: _CountingDetector | None = None
-    with BoxCacheWriter(base) as writer:
-        if writer.torn_lines:
-            report.add_fixed(str(writer.path), "torn last line from an interrupted run removed")
-        done = writer.done_keys()
-        todo = {split: [r for r in records[split] if r.key not in done] for split in splits}
-        if any(_needs_image(r) for recs in todo.values() for r in recs):
-            # built up front so a missing model fails before any work; not at all on a re-run
-            face, person = _build_detectors(
-                dataset, detector, insightface_models, face_detector, person_detector
-            )
-        for split in splits:
-            st = stats[split]
-            st.done_before = st.persons - len(todo[split])
-            groups = _group_by_image(todo[split])
-            bar = tqdm(
-                groups.items(),
-                total=len(groups),
-                desc=f"{dataset} {split}",
-                unit="img",
-                disable=not progress,
-            )
-            for rel, persons in bar:
-                image_rgb: np.ndarray | None = None
-                if any(_needs_image(r) for r in persons):
-                    try:
-                        image_rgb = np.asarray(load_image(base / rel, max_pixels), dtype=np.uint8)
-                    except BadSampleError as exc:
-                        if strict:
-                            raise
-                        report.add(exc.where, exc.reason)
-                for rec in persons:
-                    if rec.key in done:  # the same person listed twice (e.g. in two splits)
-                        st.done_before += 1
-                        continue
-                    if _needs_image(rec) and image_rgb is None:
-                        st.skipped += 1
-                        continue
-                    writer.append(boxes_for_record(rec, image_rgb, face, person))
-                    done.add(rec.key)
-                    st.written += 1
-
-    cache = load_box_cache(base)
-    for split in splits:
-        st = stats[split]
-        for rec in records[split]:
-            entry = cache.get(rec.key)
-            if entry is None:
-                continue
-            st.head_sources[entry.get("head_source") or "none"] += 1
-            st.body_sources[entry.get("body_source") or "none"] += 1
-
+    face, person = _detect_and_write(
+        dataset,
+        base,
+        records,
+        stats,
+        report,
+        lambda: _build_detectors(
+            dataset, detector, insightface_models, face_detector, person_detector
+        ),
+        lambda persons, path: _load_if_needed(
+            persons, path, load_image, max_pixels, strict, report
+        ),
+        progress,
+    )
+    _count_sources(stats, records, load_box_cache(base))
     return PrepareSummary(
         dataset=dataset,
         root=root,

@@ -1,5 +1,10 @@
 """Processing of a stream of images: results as JSON, annotated images, optional saliency
-figures and VLM exports; bad inputs are reported and skipped, never fatal."""
+figures and VLM exports; bad inputs are reported and skipped, never fatal.
+
+The optional exports are functions passed in (``cocoer.interpret`` provides them:
+``saliency_for_result``, ``export_vlm_inputs``), so that inference does not depend on
+interpretation, which builds on inference's results.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from cocoer.data.records import BadSampleError
@@ -16,6 +22,11 @@ from cocoer.infer.draw import annotate, save_rgb
 from cocoer.infer.inputs import InputFailure, OutputNamer
 from cocoer.infer.predictor import Predictor, to_rgb_image
 from cocoer.infer.results import ImageResult
+
+#: (predictor, image, result, out_dir, stem) -> the figures written (saliency)
+SaliencyExport = Callable[[Predictor, Image.Image, ImageResult, Path, str], list[Path]]
+#: (image, result, out_dir) -> the manifest written (VLM inputs)
+VlmExport = Callable[[Image.Image, ImageResult, Path], Path]
 
 
 @dataclass
@@ -52,8 +63,8 @@ def process_image(
     path: Path,
     out_dir: Path,
     stem: str,
-    saliency: bool = False,
-    vlm: bool = False,
+    saliency: SaliencyExport | None = None,
+    vlm: VlmExport | None = None,
 ) -> tuple[ImageResult, ImageOutputs]:
     """Run one image and write ``<stem>.json``, ``<stem>_annotated.jpg`` (+ extras).
 
@@ -70,14 +81,10 @@ def process_image(
         annotated=out_dir / f"{stem}_annotated.jpg",
         num_persons=len(result.persons),
     )
-    if saliency and result.persons:
-        from cocoer.interpret.saliency import saliency_for_result
-
-        outputs.saliency = saliency_for_result(predictor, image, result, out_dir, stem)
-    if vlm and result.persons:
-        from cocoer.interpret.vlm import export_vlm_inputs
-
-        outputs.vlm_manifest = export_vlm_inputs(image, result, out_dir / f"{stem}_vlm")
+    if saliency is not None and result.persons:
+        outputs.saliency = saliency(predictor, image, result, out_dir, stem)
+    if vlm is not None and result.persons:
+        outputs.vlm_manifest = vlm(image, result, out_dir / f"{stem}_vlm")
     data = result.to_json()
     data["outputs"] = {
         "annotated": outputs.annotated.name,
@@ -95,8 +102,8 @@ def run_images(
     predictor: Predictor,
     paths: list[Path],
     out_dir: Path,
-    saliency: bool = False,
-    vlm: bool = False,
+    saliency: SaliencyExport | None = None,
+    vlm: VlmExport | None = None,
     progress: bool = True,
     on_result: Callable[[ImageResult], None] | None = None,
     namer: OutputNamer | None = None,

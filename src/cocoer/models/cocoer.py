@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
+from omegaconf import MISSING
 from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
 from cocoer.data.preprocess import PreprocessConfig
 from cocoer.losses import LevelLoss
 from cocoer.models.heads import FusionHead, GenericLevelMappings, LevelMappings
-from cocoer.models.hfe import HFE
-from cocoer.models.vi import VIModule
-from cocoer.workspace import Workspace
+from cocoer.models.hfe import HFE, HFEConfig
+from cocoer.models.vi import VIConfig, VIModule
+from cocoer.workspace import Workspace, WorkspaceConfig
 
 
 def default_class_names(num_classes: int) -> tuple[str, ...]:
@@ -26,69 +27,82 @@ def default_class_names(num_classes: int) -> tuple[str, ...]:
     return tuple(f"class {i}" for i in range(num_classes))
 
 
+@dataclass
+class CocoERConfig:
+    """Options of :class:`CocoER` (the ``model.net`` node of the Hydra config).
+
+    num_classes: k (required). multi_label: EMOTIC-style (True) or single-label (False),
+    required. class_names: prompt vocabulary (defaults by k). d: width of z_m, z_t.
+    loss_kind: ``bce`` | ``l2`` (multi-label) or ``ce`` (single-label): L_hier (default by
+    multi_label). mapping: structure of FFN0 in the level mappings: ``fc`` (the paper's;
+    closed-form inner step) or ``mlp`` (deeper, per-sample autograd inner step; Fig. 3).
+    hfe / vi / workspace: the options of the parts.
+
+    The authors' released code (docs/method.md section 9): level_input_activation ``none``
+    | ``gelu`` (a GELU before FFN0's Linear, as the authors' ``cls_HFE_*.0``; the inner step
+    then uses |GELU(x)|^2, M14); fusion_style ``cocoer`` | ``authors`` (FFN2 with a leading
+    GELU and two more LayerNorms, F2/F3, see :class:`FusionHead`); box_quantization ``none``
+    | ``int224`` (body / head boxes rounded to integers of the S x S frame before the
+    position embedding, P6); preprocess: how inference windows are made for this model
+    (channel order, box rounding: :class:`cocoer.data.preprocess.PreprocessConfig`, kept as
+    ``model.preprocess`` and applied by ``cocoer-infer``, P1/P5).
+
+    Build a model with :func:`cocoer.models.create_model`, which also takes a preset name
+    or a plain mapping (e.g. the ``net`` hyper-parameters of a checkpoint).
+    """
+
+    num_classes: int = MISSING
+    multi_label: bool = MISSING
+    class_names: list[str] | None = None
+    d: int = 256
+    loss_kind: str | None = None
+    mapping: str = "fc"
+    hfe: HFEConfig = field(default_factory=HFEConfig)
+    vi: VIConfig = field(default_factory=VIConfig)
+    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    level_input_activation: str = "none"  # none | gelu (M14)
+    fusion_style: str = "cocoer"  # cocoer | authors (F2/F3)
+    box_quantization: str = "none"  # none | int224 (P6)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # P1, P5
+
+
 class CocoER(nn.Module):
     """Three-level emotion recogniser with competition and coordination.
 
     Args:
-        num_classes: k. multi_label: EMOTIC-style (True) or single-label (False).
-        class_names: prompt vocabulary (defaults by k).
-        d: width of z_m, z_t.
-        loss_kind: ``bce`` | ``l2`` (multi-label) or ``ce`` (single-label): L_hier.
-        mapping: structure of FFN0 in the level mappings: ``fc`` (the paper's; closed-form
-            inner step) or ``mlp`` (deeper, per-sample autograd inner step; Fig. 3).
-        hfe / vi / workspace: keyword arguments of :class:`HFE`, :class:`VIModule`,
-            :class:`Workspace`.
-        level_input_activation: ``none`` or ``gelu`` (a GELU before FFN0's Linear, as the
-            authors' ``cls_HFE_*.0``; the inner step then uses |GELU(x)|^2).
-        fusion_style: ``cocoer`` or ``authors`` (FFN2 with a leading GELU and two more
-            LayerNorms, see :class:`FusionHead`).
-        box_quantization: ``none`` or ``int224``: body / head boxes rounded to integers of
-            the S x S frame before the position embedding (the authors' integer boxes).
-        preprocess: how inference windows are made for this model (channel order, box
-            rounding; :class:`cocoer.data.preprocess.PreprocessConfig`), kept as
-            ``self.preprocess`` and applied by ``cocoer-infer``.
+        cfg: the options (:class:`CocoERConfig`, with ``num_classes`` and ``multi_label``
+            set). Prefer :func:`cocoer.models.create_model`.
     """
 
-    def __init__(
-        self,
-        num_classes: int,
-        multi_label: bool = True,
-        class_names: list[str] | tuple[str, ...] | None = None,
-        d: int = 256,
-        loss_kind: str | None = None,
-        mapping: str = "fc",
-        hfe: Mapping[str, Any] | None = None,
-        vi: Mapping[str, Any] | None = None,
-        workspace: Mapping[str, Any] | None = None,
-        level_input_activation: str = "none",
-        fusion_style: str = "cocoer",
-        box_quantization: str = "none",
-        preprocess: Mapping[str, Any] | PreprocessConfig | None = None,
-    ) -> None:
+    def __init__(self, cfg: CocoERConfig) -> None:
         super().__init__()
+        if not isinstance(cfg.num_classes, int) or not isinstance(cfg.multi_label, bool):
+            raise ValueError("CocoERConfig needs num_classes (int) and multi_label (bool)")
+        self.cfg = cfg
+        num_classes, multi_label, d = cfg.num_classes, cfg.multi_label, cfg.d
         self.num_classes, self.multi_label, self.d = num_classes, multi_label, d
-        self.class_names = tuple(class_names or default_class_names(num_classes))
+        self.class_names = tuple(cfg.class_names or default_class_names(num_classes))
         if len(self.class_names) != num_classes:
             raise ValueError(f"{len(self.class_names)} class names for {num_classes} classes")
-        self.level_loss = LevelLoss(loss_kind or ("bce" if multi_label else "ce"))
+        self.level_loss = LevelLoss(cfg.loss_kind or ("bce" if multi_label else "ce"))
         if self.level_loss.multi_label != multi_label:
             raise ValueError(
                 f"loss {self.level_loss.kind!r} does not fit multi_label={multi_label}"
             )
-        self.preprocess = PreprocessConfig.from_any(preprocess)
-        self.hfe = HFE(**dict(hfe or {}), box_quantization=box_quantization)
+        self.preprocess = PreprocessConfig.from_any(cfg.preprocess)
+        self.hfe = HFE(cfg.hfe, box_quantization=cfg.box_quantization)
         self.levels: LevelMappings | GenericLevelMappings
-        if mapping == "fc":
+        if cfg.mapping == "fc":
             self.levels = LevelMappings(
-                3, self.hfe.out_dim, d, num_classes, input_activation=level_input_activation
+                3, self.hfe.out_dim, d, num_classes, input_activation=cfg.level_input_activation
             )
         else:
             self.levels = GenericLevelMappings(
-                3, self.hfe.out_dim, d, num_classes, mapping, level_input_activation
+                3, self.hfe.out_dim, d, num_classes, cfg.mapping, cfg.level_input_activation
             )
-        self.vi = VIModule(self.class_names, d=d, multi_label=multi_label, **dict(vi or {}))
-        self.workspace = Workspace(self.level_loss, **dict(workspace or {}))
-        self.fusion = FusionHead(d, num_classes, style=fusion_style)
+        self.vi = VIModule(self.class_names, cfg.vi, d=d, multi_label=multi_label)
+        self.workspace = Workspace(self.level_loss, cfg.workspace)
+        self.fusion = FusionHead(d, num_classes, style=cfg.fusion_style)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Run the model on a batch of the data contract.

@@ -19,6 +19,8 @@ model-level ``box_quantization`` (P6).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -226,79 +228,100 @@ class CrossLevelBlock(nn.Module):
         return x + self.mlp(self.norm_mlp(x))
 
 
+@dataclass
+class HFEConfig:
+    """Options of :class:`HFE` (the ``model.net.hfe`` node of the Hydra config).
+
+    backbone: backbone name (one network per level, not shared); pretrained /
+    weights_path: ImageNet weights (download) or a local file; image_size: S of the
+    windows (fixes the feature map size); patch_size: p; d_h: token width; heads /
+    head_dim / mlp_ratio / depth / dropout: the cross-level attention blocks;
+    tiny_width: channel width of the project's ``tiny_cnn`` backbone.
+
+    The options after ``tiny_width`` reproduce the authors' released code (docs/method.md
+    section 9; defaults: the paper's method): backbone_norm ``running`` | ``per_sample``
+    (every BatchNorm uses each image's own statistics, M2); pos_sampling ``cocoer`` |
+    ``authors`` (M5, see :class:`PositionEmbedding2D`); pos_injection ``tokens`` | ``qk``,
+    attn_value ``normed`` | ``raw``, mlp_activation ``gelu`` | ``silu`` (M6, M7, M10, see
+    :class:`CrossLevelBlock`); kv_source ``updated`` | ``initial`` (body and head attend the
+    projected context before any block at every depth, M8); ln_after ``none`` | ``shared``
+    (one LayerNorm(d_h) ``hfe.ln_after`` on the three levels' tokens after the blocks, M13).
+    """
+
+    backbone: str = "resnet50"
+    pretrained: bool = False
+    weights_path: str | None = None
+    image_size: int = 224
+    patch_size: int = 2
+    d_h: int = 1024
+    heads: int = 3
+    head_dim: int | None = None
+    mlp_ratio: float = 2.0
+    depth: int = 1
+    dropout: float = 0.0
+    tiny_width: int = 16
+    backbone_norm: str = "running"  # running | per_sample (M2)
+    pos_sampling: str = "cocoer"  # cocoer | authors (M5)
+    pos_injection: str = "tokens"  # tokens | qk (M6)
+    attn_value: str = "normed"  # normed | raw (M7)
+    kv_source: str = "updated"  # updated | initial (M8)
+    mlp_activation: str = "gelu"  # gelu | silu (M10)
+    ln_after: str = "none"  # none | shared (M13)
+
+
 class HFE(nn.Module):
     """Hierarchical feature extraction for the three levels.
 
     Args:
-        backbone: backbone name (one per level, not shared).
-        image_size: S of the windows; fixes the feature map size.
-        patch_size: p; d_h: token width; heads / head_dim / mlp_ratio / depth: attention.
-        backbone_norm: ``running`` (BatchNorm as the mode says) or ``per_sample`` (every
-            BatchNorm of the backbones uses each image's own statistics, in any mode: the
-            authors' ``inference.py``, which runs one person per batch in train mode).
-        pos_sampling: ``cocoer`` or ``authors`` (body / head position rule, see
+        cfg: the options (:class:`HFEConfig`; defaults when None).
+        **overrides: fields of :class:`HFEConfig` replacing those of ``cfg``.
+        box_quantization: ``none`` or ``int224`` (``model.net.box_quantization``, see
             :class:`PositionEmbedding2D`).
-        pos_injection / attn_value / mlp_activation: see :class:`CrossLevelBlock`.
-        kv_source: ``updated`` (body and head attend the context after i blocks at depth i)
-            or ``initial`` (they attend the projected context before any block, at every
-            depth, as the authors' code does).
-        ln_after: ``none`` or ``shared``: one LayerNorm(d_h) (``hfe.ln_after``) applied to
-            the three levels' tokens after the blocks.
-        box_quantization: ``none`` or ``int224`` (see :class:`PositionEmbedding2D`).
     Output of ``forward``: [B, 3, N*d_h] in level order (c, b, h).
     """
 
     def __init__(
-        self,
-        backbone: str = "resnet50",
-        pretrained: bool = False,
-        weights_path: str | None = None,
-        image_size: int = 224,
-        patch_size: int = 2,
-        d_h: int = 1024,
-        heads: int = 3,
-        head_dim: int | None = None,
-        mlp_ratio: float = 2.0,
-        depth: int = 1,
-        dropout: float = 0.0,
-        tiny_width: int = 16,
-        backbone_norm: str = "running",
-        pos_sampling: str = "cocoer",
-        pos_injection: str = "tokens",
-        attn_value: str = "normed",
-        kv_source: str = "updated",
-        mlp_activation: str = "gelu",
-        ln_after: str = "none",
-        box_quantization: str = "none",
+        self, cfg: HFEConfig | None = None, box_quantization: str = "none", **overrides: Any
     ) -> None:
         super().__init__()
-        check_choice("backbone_norm", backbone_norm, BACKBONE_NORMS)
-        check_choice("kv_source", kv_source, KV_SOURCES)
-        check_choice("ln_after", ln_after, LN_AFTER)
+        cfg = replace(cfg or HFEConfig(), **overrides)
+        self.cfg = cfg
+        check_choice("backbone_norm", cfg.backbone_norm, BACKBONE_NORMS)
+        check_choice("kv_source", cfg.kv_source, KV_SOURCES)
+        check_choice("ln_after", cfg.ln_after, LN_AFTER)
         self.backbones = nn.ModuleList(
-            build_backbone(backbone, pretrained, weights_path, tiny_width) for _ in range(3)
+            build_backbone(cfg.backbone, cfg.pretrained, cfg.weights_path, cfg.tiny_width)
+            for _ in range(3)
         )
-        if backbone_norm == "per_sample":
+        if cfg.backbone_norm == "per_sample":
             use_per_sample_batchnorm(self.backbones)
+        S, p, d_h = cfg.image_size, cfg.patch_size, cfg.d_h
         with torch.no_grad():
-            probe = self.backbones[0].eval()(torch.zeros(1, 3, image_size, image_size))
+            probe = self.backbones[0].eval()(torch.zeros(1, 3, S, S))
         self.backbones[0].train()
         _, C, h, w = probe.shape
-        self.p, self.d_h, self.fmap_hw = patch_size, d_h, (h, w)
-        self.pos_injection, self.kv_source = pos_injection, kv_source
-        self.num_patches = math.ceil(h / patch_size) * math.ceil(w / patch_size)
-        self.proj = nn.ModuleList(nn.Linear(patch_size * patch_size * C, d_h) for _ in range(3))
+        self.p, self.d_h, self.fmap_hw = p, d_h, (h, w)
+        self.pos_injection, self.kv_source = cfg.pos_injection, cfg.kv_source
+        self.num_patches = math.ceil(h / p) * math.ceil(w / p)
+        self.proj = nn.ModuleList(nn.Linear(p * p * C, d_h) for _ in range(3))
         self.pos = PositionEmbedding2D(
-            d_h, h, w, patch_size, pos_sampling, image_size, box_quantization
+            d_h, h, w, p, cfg.pos_sampling, cfg.image_size, box_quantization
         )
         blocks = lambda: nn.ModuleList(
             CrossLevelBlock(
-                d_h, heads, head_dim, mlp_ratio, dropout, pos_injection, attn_value, mlp_activation
+                d_h,
+                cfg.heads,
+                cfg.head_dim,
+                cfg.mlp_ratio,
+                cfg.dropout,
+                cfg.pos_injection,
+                cfg.attn_value,
+                cfg.mlp_activation,
             )
-            for _ in range(depth)
+            for _ in range(cfg.depth)
         )
         self.t_cc, self.t_bc, self.t_hc = blocks(), blocks(), blocks()
-        self.ln_after = nn.LayerNorm(d_h) if ln_after == "shared" else None
+        self.ln_after = nn.LayerNorm(d_h) if cfg.ln_after == "shared" else None
 
     @property
     def out_dim(self) -> int:

@@ -19,6 +19,7 @@ tests and the CPU smoke run).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -70,24 +71,45 @@ def build_clip(
     return open_clip.create_model(name, pretrained=pretrained or None)
 
 
+@dataclass
+class VIConfig:
+    """Options of :class:`VIModule` (the ``model.net.vi`` node of the Hydra config).
+
+    clip_name / clip_pretrained / clip_weights_path: which CLIP and its weights (an
+    open_clip pretrained tag, downloaded, or a local file); tau: the multi-label
+    pseudo-label threshold; feature: ``product`` (rows w_j * U, the paper) or ``repeat``
+    (U repeated k times, the authors' released code, docs/method.md section 9); hidden_ratio:
+    FFN1's hidden width as a fraction of k*D.
+
+    The authors' released code (docs/method.md section 9): clip_input ``renormalize`` (the
+    ImageNet-normalised window is mapped back to [0, 1] and normalised with CLIP's
+    statistics) or ``passthrough`` (it goes to CLIP as is, V2); input_activation ``none`` |
+    ``gelu`` (a GELU on the V-I feature before FFN1, the authors' ``VI_ffn.0``, V6);
+    clip_precision ``fp32`` | ``fp16`` (CLIP's weights in float16 on CUDA, as the authors'
+    ``clip.load`` does on a GPU, V3; on the CPU CLIP always runs in float32; the weights are
+    converted on the first CUDA forward, so a state dict saved afterwards holds CLIP in
+    float16).
+    """
+
+    clip_name: str = "RN50"
+    clip_pretrained: str | None = None
+    clip_weights_path: str | None = None
+    tau: float = 0.3
+    feature: str = "product"
+    hidden_ratio: float = 0.25
+    clip_input: str = "renormalize"  # renormalize | passthrough (V2)
+    input_activation: str = "none"  # none | gelu (V6)
+    clip_precision: str = "fp32"  # fp32 | fp16 (V3; CUDA only, the CPU stays fp32)
+
+
 class VIModule(nn.Module):
     """V-I alignment: frozen CLIP + W + FFN1 + pseudo labels.
 
     Args:
         class_names: the k class names (prompt vocabulary).
-        clip_name / clip_pretrained / clip_weights_path: which CLIP and its weights.
-        d: width of z_t. multi_label / tau: pseudo-label rule.
-        feature: ``product`` (rows w_j * U, the paper) or ``repeat`` (U repeated k times,
-            the authors' released code, METHOD.md section 9).
-        clip_input: ``renormalize`` (the ImageNet-normalised window is mapped back to
-            [0, 1] and normalised with CLIP's statistics) or ``passthrough`` (the
-            ImageNet-normalised window goes to CLIP as is: the authors' code, V2).
-        input_activation: ``none`` or ``gelu``: a GELU on the V-I feature before FFN1
-            (GELU(W u) repeated with ``feature=repeat``: the authors' ``VI_ffn.0``, V6).
-        clip_precision: ``fp32`` or ``fp16``: CLIP's conv / linear weights in float16 on
-            CUDA, as the authors' ``clip.load`` does on a GPU (V3). On the CPU CLIP always
-            runs in float32 (as theirs does). The weights are converted on the first CUDA
-            forward, so a state dict saved afterwards holds CLIP in float16.
+        cfg: the options (:class:`VIConfig`; defaults when None).
+        d: width of z_t. multi_label: pseudo-label rule (threshold tau or argmax).
+        **overrides: fields of :class:`VIConfig` replacing those of ``cfg``.
     """
 
     # buffers registered in __init__
@@ -100,33 +122,29 @@ class VIModule(nn.Module):
     def __init__(
         self,
         class_names: list[str] | tuple[str, ...],
-        clip_name: str = "RN50",
-        clip_pretrained: str | None = None,
-        clip_weights_path: str | None = None,
+        cfg: VIConfig | None = None,
+        *,
         d: int = 256,
         multi_label: bool = True,
-        tau: float = 0.3,
-        feature: str = "product",
-        hidden_ratio: float = 0.25,
-        clip_input: str = "renormalize",
-        input_activation: str = "none",
-        clip_precision: str = "fp32",
+        **overrides: Any,
     ) -> None:
         super().__init__()
+        cfg = replace(cfg or VIConfig(), **overrides)
         for name, value, choices in (
-            ("V-I feature", feature, VI_FEATURES),
-            ("clip_input", clip_input, CLIP_INPUTS),
-            ("vi.input_activation", input_activation, VI_INPUT_ACTIVATIONS),
-            ("clip_precision", clip_precision, CLIP_PRECISIONS),
+            ("V-I feature", cfg.feature, VI_FEATURES),
+            ("clip_input", cfg.clip_input, CLIP_INPUTS),
+            ("vi.input_activation", cfg.input_activation, VI_INPUT_ACTIVATIONS),
+            ("clip_precision", cfg.clip_precision, CLIP_PRECISIONS),
         ):
             if value not in choices:
                 raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
         import open_clip
 
-        self.multi_label, self.tau, self.feature = multi_label, tau, feature
-        self.clip_input, self.input_activation = clip_input, input_activation
-        self.clip_precision, self._clip_half = clip_precision, False
-        self.clip = build_clip(clip_name, clip_pretrained, clip_weights_path)
+        self.cfg = cfg
+        self.multi_label, self.tau, self.feature = multi_label, cfg.tau, cfg.feature
+        self.clip_input, self.input_activation = cfg.clip_input, cfg.input_activation
+        self.clip_precision, self._clip_half = cfg.clip_precision, False
+        self.clip = build_clip(cfg.clip_name, cfg.clip_pretrained, cfg.clip_weights_path)
         self.clip.requires_grad_(False).eval()
         size = self._clip_api.visual.image_size
         self.clip_size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
@@ -142,7 +160,7 @@ class VIModule(nn.Module):
             "in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False
         )
 
-        tokenizer = open_clip.get_tokenizer(clip_name)
+        tokenizer = open_clip.get_tokenizer(cfg.clip_name)
         prompts = [PROMPT_TEMPLATE.format(c.lower()) for c in class_names]
         with torch.no_grad():
             w = self._clip_api.encode_text(tokenizer(prompts), normalize=True).float()
@@ -151,7 +169,7 @@ class VIModule(nn.Module):
         self.k, self.D = k, D
         self.W = nn.Linear(D, D, bias=False)
         nn.init.orthogonal_(self.W.weight)
-        hidden = max(1, int(k * D * hidden_ratio))
+        hidden = max(1, int(k * D * cfg.hidden_ratio))
         self.ffn1_hidden = nn.Sequential(
             nn.Linear(k * D, hidden), nn.GELU(), nn.Linear(hidden, d), nn.GELU()
         )

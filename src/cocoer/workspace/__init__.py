@@ -2,9 +2,12 @@
 
 from cocoer.workspace.core import (
     INNER_PARAMS,
+    SAMPLE_WEIGHTS,
     TIE_BREAKS,
     UPDATE_TYPES,
+    LevelMappingsLike,
     Workspace,
+    WorkspaceConfig,
     WorkspaceOutput,
     competition,
     exclusion_order,
@@ -15,9 +18,12 @@ from cocoer.workspace.qp import QP_METHODS, project_simplex, qp_objective, simpl
 __all__ = [
     "INNER_PARAMS",
     "QP_METHODS",
+    "SAMPLE_WEIGHTS",
     "TIE_BREAKS",
     "UPDATE_TYPES",
+    "LevelMappingsLike",
     "Workspace",
+    "WorkspaceConfig",
     "WorkspaceOutput",
     "competition",
     "exclusion_order",

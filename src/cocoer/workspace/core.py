@@ -18,19 +18,78 @@ Batched over samples and levels. Notation (per sample, levels m in Z = {c, b, h}
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import overload
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor
 
 from cocoer.losses import LevelLoss, emotic_sample_weights
-from cocoer.models.heads import FFN0Cache, LevelMappings
-from cocoer.workspace.qp import simplex_qp
+from cocoer.workspace.qp import QP_METHODS, simplex_qp
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 UPDATE_TYPES = ("all", "eliminated")
+SAMPLE_WEIGHTS = ("pseudo", "uniform")
 TIE_BREAKS = ("context_first", "head_first")
 INNER_PARAMS = ("all", "linear")
+
+C = TypeVar("C", bound="DataclassInstance")
+C_contra = TypeVar("C_contra", contravariant=True)
+
+
+class LevelMappingsLike(Protocol[C_contra]):
+    """What the workspace uses of the level mappings g_m (``cocoer.models.heads``).
+
+    ``theta_weight`` [q, k, d]: the stacked prediction layers W_m; ``inner_step(cache,
+    dz, eta)``: the refined z^_m [B, q, d] after one step of FFN0_m along dz [B, q, d],
+    from the intermediates ``cache`` (a dataclass of tensors) of the forward pass.
+    """
+
+    @property
+    def theta_weight(self) -> Tensor: ...
+
+    def inner_step(self, cache: C_contra, dz: Tensor, eta: float) -> Tensor: ...
+
+
+@dataclass
+class WorkspaceConfig:
+    """Options of :class:`Workspace` (the ``model.net.workspace`` node of the config).
+
+    qp_method: one of ``QP_METHODS``; update: ``all`` (type one) or ``eliminated`` (type
+    two: the survivor keeps z_m); delta_scale: s in theta~ = theta + s delta; inner_lr: eta
+    of FFN0's inner step; sample_weights: ``pseudo`` (EMOTIC weights from y_t of the
+    sample) or ``uniform``; inner_params: ``all`` (FFN0's Linear and LayerNorm are
+    stepped) or ``linear`` (the Linear only, the LayerNorm's gamma / beta stay: the authors'
+    code, W5); tie_break: ``context_first`` or ``head_first`` (exact ties in f, W2).
+
+    With ``delta_scale=0``, ``inner_params=linear`` and the level mappings'
+    ``input_activation=gelu`` the refined features are those of the authors' released code
+    (docs/method.md section 9): there delta never reaches the outputs.
+    """
+
+    qp_method: str = "closed_form"
+    update: str = "all"
+    delta_scale: float = 1.0
+    inner_lr: float = 1.0
+    sample_weights: str = "pseudo"
+    inner_params: str = "all"  # all | linear (W5)
+    tie_break: str = "context_first"  # context_first | head_first (W2)
+
+    def check(self) -> None:
+        """Raise ValueError naming the field when a choice is unknown or a value < 0."""
+        for name, value, choices in (
+            ("qp_method", self.qp_method, QP_METHODS),
+            ("update", self.update, UPDATE_TYPES),
+            ("sample_weights", self.sample_weights, SAMPLE_WEIGHTS),
+            ("inner_params", self.inner_params, INNER_PARAMS),
+            ("tie_break", self.tie_break, TIE_BREAKS),
+        ):
+            if value not in choices:
+                raise ValueError(f"unknown workspace {name} {value!r}; choose one of {choices}")
+        if self.inner_lr < 0 or self.delta_scale < 0:
+            raise ValueError("workspace inner_lr and delta_scale must be >= 0")
 
 
 @dataclass
@@ -97,22 +156,15 @@ def competition(
     return order, lam, lam.sum(1)
 
 
-def _to_float32(
-    z: Tensor, l: Tensor, cache: FFN0Cache, y_t: Tensor
-) -> tuple[Tensor, Tensor, FFN0Cache, Tensor]:
+def _up(t: Any) -> Any:
+    """Half-precision tensors to float32; anything else (float64 included) unchanged."""
+    return t.float() if isinstance(t, Tensor) and t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _to_float32(z: Tensor, l: Tensor, cache: C, y_t: Tensor) -> tuple[Tensor, Tensor, C, Tensor]:
     """Upcast half-precision inputs (float64 stays float64 for the reference tests)."""
-
-    @overload
-    def up(t: Tensor) -> Tensor: ...
-    @overload
-    def up(t: None) -> None: ...
-    def up(t: Tensor | None) -> Tensor | None:
-        return t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16) else t
-
-    cache = FFN0Cache(
-        x=up(cache.x), pre=up(cache.pre), h_hat=up(cache.h_hat), sigma=up(cache.sigma)
-    )
-    return up(z), up(l), cache, up(y_t)
+    cache = replace(cache, **{f.name: _up(getattr(cache, f.name)) for f in fields(cache)})
+    return _up(z), _up(l), cache, _up(y_t)
 
 
 class Workspace(torch.nn.Module):
@@ -120,43 +172,24 @@ class Workspace(torch.nn.Module):
 
     Args:
         loss: the level loss family L_hier (same as training).
-        qp_method: ``closed_form`` | ``qpth`` | ``pgd``.
-        update: ``all`` (type one) or ``eliminated`` (type two: the survivor keeps z_m).
-        delta_scale: s in theta~ = theta + s delta.
-        inner_lr: eta of FFN0's inner step.
-        sample_weights: ``pseudo`` (EMOTIC weights from y_t of the sample) or ``uniform``.
-        inner_params: ``all`` (FFN0's Linear and LayerNorm are stepped) or ``linear`` (the
-            Linear only, the LayerNorm's gamma / beta stay: the authors' code, W5).
-        tie_break: ``context_first`` or ``head_first`` (exact ties in f, W2).
-
-    With ``delta_scale=0``, ``inner_params=linear`` and the level mappings'
-    ``input_activation=gelu`` the refined features are those of the authors' released code
-    (docs/method.md section 9): there delta never reaches the outputs.
+        cfg: the options (:class:`WorkspaceConfig`; defaults when None).
+        **overrides: fields of :class:`WorkspaceConfig` replacing those of ``cfg``.
     """
 
     def __init__(
-        self,
-        loss: LevelLoss,
-        qp_method: str = "closed_form",
-        update: str = "all",
-        delta_scale: float = 1.0,
-        inner_lr: float = 1.0,
-        sample_weights: str = "pseudo",
-        inner_params: str = "all",
-        tie_break: str = "context_first",
+        self, loss: LevelLoss, cfg: WorkspaceConfig | None = None, **overrides: Any
     ) -> None:
         super().__init__()
-        if inner_params not in INNER_PARAMS:
-            raise ValueError(f"unknown inner_params {inner_params!r}; choose one of {INNER_PARAMS}")
-        if tie_break not in TIE_BREAKS:
-            raise ValueError(f"unknown tie_break {tie_break!r}; choose one of {TIE_BREAKS}")
-        self.inner_params, self.tie_break = inner_params, tie_break
-        if update not in UPDATE_TYPES:
-            raise ValueError(f"unknown workspace update {update!r}; choose one of {UPDATE_TYPES}")
-        if sample_weights not in ("pseudo", "uniform"):
-            raise ValueError(f"unknown sample_weights {sample_weights!r}: pseudo | uniform")
-        self.loss, self.qp_method, self.update = loss, qp_method, update
-        self.delta_scale, self.inner_lr, self.sample_weights = delta_scale, inner_lr, sample_weights
+        cfg = replace(cfg or WorkspaceConfig(), **overrides)
+        cfg.check()
+        self.cfg, self.loss = cfg, loss
+        self.qp_method, self.update, self.sample_weights = (
+            cfg.qp_method,
+            cfg.update,
+            cfg.sample_weights,
+        )
+        self.delta_scale, self.inner_lr = cfg.delta_scale, cfg.inner_lr
+        self.inner_params, self.tie_break = cfg.inner_params, cfg.tie_break
 
     def level_weights(self, y_t: Tensor) -> Tensor | None:
         """Class weights of f_m: [B, 1, k] or None (uniform / single-label)."""
@@ -165,7 +198,7 @@ class Workspace(torch.nn.Module):
         return emotic_sample_weights(y_t).unsqueeze(1)
 
     def forward(
-        self, mappings: LevelMappings, z: Tensor, l: Tensor, cache: FFN0Cache, y_t: Tensor
+        self, mappings: LevelMappingsLike[C], z: Tensor, l: Tensor, cache: C, y_t: Tensor
     ) -> WorkspaceOutput:
         """Run Algorithm 1 for a batch.
 
@@ -181,7 +214,7 @@ class Workspace(torch.nn.Module):
             return self._forward(mappings, *_to_float32(z, l, cache, y_t))
 
     def _forward(
-        self, mappings: LevelMappings, z: Tensor, l: Tensor, cache: FFN0Cache, y_t: Tensor
+        self, mappings: LevelMappingsLike[C], z: Tensor, l: Tensor, cache: C, y_t: Tensor
     ) -> WorkspaceOutput:
         y_t = y_t.detach().unsqueeze(1)  # [B, 1, k]
         w = self.level_weights(y_t.squeeze(1))

@@ -1,6 +1,10 @@
-"""Bookkeeping of one run / multirun job in its directory.
+"""Bookkeeping of one run / multirun job in its directory, wrapped around the task.
 
-- ``done``: written (with the metrics) when a job finished training and testing;
+:func:`run_job` / :func:`task_wrapper` wrap a task such as :func:`cocoer.train.train`
+(the shape of lightning-hydra-template's ``task_wrapper``): the task knows nothing of the
+bookkeeping, which depends on nothing but the task's signature ``cfg -> metrics``.
+
+- ``done``: written (with the metrics) when a training job returned;
 - ``failed.json``: the exception and traceback of a job that failed;
 - ``resume=true``: a job with a ``done`` marker is skipped (its metrics are read back), any
   other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``).
@@ -11,6 +15,7 @@ trainer exists and in processes started by a DDP launcher).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -73,22 +78,18 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def run_job(
-    cfg: DictConfig,
-    fn: Callable[[DictConfig], dict[str, Any]] | None = None,
-    catch: bool = False,
-) -> dict[str, Any]:
-    """Run ``fn(cfg)`` (default :func:`cocoer.train.train`) as a resumable job.
+Task = Callable[[DictConfig], dict[str, Any]]
+
+
+def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
+    """Run the task ``fn(cfg)`` (e.g. :func:`cocoer.train.train`) as a resumable job.
 
     With ``cfg.resume`` true a finished job is skipped and an unfinished one resumes from
-    its ``last.ckpt``. A failure is written to ``failed.json``; with ``catch`` (multiruns)
-    it is also swallowed, so the remaining jobs of a sweep still run, and the returned
-    dict holds ``failed: True`` and the error.
+    its ``last.ckpt``. A job that trained (``cfg.train``, default true) and returned gets
+    its ``done`` marker. A failure is written to ``failed.json``; with ``catch``
+    (multiruns) it is also swallowed, so the remaining jobs of a sweep still run, and the
+    returned dict holds ``failed: True`` and the error.
     """
-    if fn is None:
-        from cocoer.train import train
-
-        fn = train
     run_dir = Path(cfg.paths.output_dir)
     if cfg.get("resume", False):
         if is_done(run_dir):
@@ -99,10 +100,23 @@ def run_job(
                 cfg.ckpt_path = "auto"
         log.info("resume: %s continues from its last.ckpt if it has one", run_dir)
     try:
-        return fn(cfg)
+        metrics = fn(cfg)
     except Exception as exc:
         path = record_failure(run_dir, exc)
         log.error("job failed (%s: %s); recorded in %s", type(exc).__name__, exc, path)
         if not catch:
             raise
         return {"failed": True, "error": f"{type(exc).__name__}: {exc}", "output_dir": str(run_dir)}
+    if cfg.get("train", True):
+        mark_done(run_dir, metrics)
+    return metrics
+
+
+def task_wrapper(fn: Task, catch: bool = False) -> Task:
+    """``fn`` with the job bookkeeping of :func:`run_job` around it."""
+
+    @functools.wraps(fn)
+    def wrapped(cfg: DictConfig) -> dict[str, Any]:
+        return run_job(cfg, fn, catch)
+
+    return wrapped

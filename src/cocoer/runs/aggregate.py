@@ -25,8 +25,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
-from cocoer.experiments.jobs import DONE, FAILED, METRICS
-from cocoer.experiments.paper import ABLATIONS, FIRST_EXCLUDED, paper_value
+from cocoer.runs.jobs import DONE, FAILED, METRICS
+from cocoer.runs.paper import ABLATIONS, FIRST_EXCLUDED, paper_value
 
 
 def _read_overrides(job: Path) -> list[str]:

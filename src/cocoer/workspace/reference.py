@@ -1,5 +1,8 @@
 """A slow per-sample reference of the workspace (the test oracle, not the product path).
 
+Used by the tests and by ``benchmarks/workspace_speed.py``; it needs the optional
+dependency cvxpy (``pip install cocoer[dev]``), imported when a QP is solved.
+
 Everything is done the direct way, one sample at a time: explicit nn.Module copies of
 each level mapping, autograd for every gradient, flattened d*k parameter vectors, an
 off-the-shelf QP solver (cvxpy) for eq. 9, Algorithm 1 as written (argmax, eliminate,
@@ -9,15 +12,38 @@ repeat), then theta~ = theta + s delta and one SGD step of a copied FFN0.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-import cvxpy as cp
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from cocoer.losses import LevelLoss, emotic_sample_weights
-from cocoer.models.heads import LevelMappings
+
+
+class StackedMappings(Protocol):
+    """What the reference reads of ``cocoer.models.heads.LevelMappings`` (stacked over q)."""
+
+    @property
+    def d(self) -> int: ...
+    @property
+    def in_dim(self) -> int: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def ffn0_weight(self) -> Tensor: ...
+    @property
+    def ffn0_bias(self) -> Tensor: ...
+    @property
+    def ln_weight(self) -> Tensor: ...
+    @property
+    def ln_bias(self) -> Tensor: ...
+    @property
+    def theta_weight(self) -> Tensor: ...
+    @property
+    def theta_bias(self) -> Tensor: ...
 
 
 @dataclass
@@ -31,6 +57,8 @@ class ReferenceResult:
 
 def solve_simplex_qp_cvxpy(K: np.ndarray, f: np.ndarray) -> np.ndarray:
     """min 1/2 l^T K l - f^T l on the simplex, with cvxpy (Clarabel/OSQP/ECOS)."""
+    import cvxpy as cp
+
     q = len(f)
     lam = cp.Variable(q)
     Ks = 0.5 * (K + K.T) + 1e-12 * np.eye(q)
@@ -42,24 +70,58 @@ def solve_simplex_qp_cvxpy(K: np.ndarray, f: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(lam.value), 0, None)
 
 
-def level_modules(mappings: LevelMappings, m: int) -> tuple[nn.Sequential, nn.Linear]:
+def level_modules(mappings: StackedMappings, m: int) -> tuple[nn.Sequential, nn.Linear]:
     """Explicit copies of level m's FFN0 (Linear, GELU, LayerNorm) and prediction layer."""
     d, din, k = mappings.d, mappings.in_dim, mappings.num_classes
     dtype = mappings.ffn0_weight.dtype
     ffn0 = nn.Sequential(nn.Linear(din, d), nn.GELU(), nn.LayerNorm(d, eps=1e-5)).to(dtype)
     theta = nn.Linear(d, k).to(dtype)
+    linear, norm = ffn0[0], ffn0[2]
+    assert isinstance(linear, nn.Linear) and isinstance(norm, nn.LayerNorm)
     with torch.no_grad():
-        ffn0[0].weight.copy_(mappings.ffn0_weight[m])
-        ffn0[0].bias.copy_(mappings.ffn0_bias[m])
-        ffn0[2].weight.copy_(mappings.ln_weight[m])
-        ffn0[2].bias.copy_(mappings.ln_bias[m])
+        linear.weight.copy_(mappings.ffn0_weight[m])
+        linear.bias.copy_(mappings.ffn0_bias[m])
+        norm.weight.copy_(mappings.ln_weight[m])
+        norm.bias.copy_(mappings.ln_bias[m])
         theta.weight.copy_(mappings.theta_weight[m])
         theta.bias.copy_(mappings.theta_bias[m])
     return ffn0, theta
 
 
+def _coordinate(
+    mods: list[tuple[nn.Sequential, nn.Linear]],
+    f_of: Callable[[int, Tensor, Tensor, nn.Module], Tensor],
+    x_b: Tensor,
+    dW: Tensor,
+    db: Tensor,
+    survivor: int | None,
+    delta_scale: float,
+    inner_lr: float,
+) -> Tensor:
+    """theta~ = theta + s delta, then one SGD step of a copy of each FFN0: z^ [q, d].
+
+    x_b [1, q, D_in]: the sample; ``survivor``: the level that keeps z_m (type two) or None.
+    """
+    z_hat = []
+    for m, (ffn0, theta) in enumerate(mods):
+        if m == survivor:
+            with torch.no_grad():
+                z_hat.append(ffn0(x_b[:, m])[0])
+            continue
+        tw = (theta.weight + delta_scale * dW).detach()
+        tb = (theta.bias + delta_scale * db).detach()
+        ffn_copy = copy.deepcopy(ffn0)
+        opt = torch.optim.SGD(ffn_copy.parameters(), lr=inner_lr)
+        opt.zero_grad()
+        f_of(m, tw, tb, ffn_copy).backward()
+        opt.step()
+        with torch.no_grad():
+            z_hat.append(ffn_copy(x_b[:, m])[0])
+    return torch.stack(z_hat)
+
+
 def reference_workspace(
-    mappings: LevelMappings,
+    mappings: StackedMappings,
     x: torch.Tensor,
     y_t: torch.Tensor,
     loss: LevelLoss,
@@ -95,15 +157,15 @@ def reference_workspace(
 
         # Step 1: f and G (flattened gradients w.r.t. each level's own theta)
         f = torch.zeros(q, dtype=x.dtype)
-        G = []
+        rows = []
         for m, (ffn0, theta) in enumerate(mods):
             tw = theta.weight.detach().clone().requires_grad_(True)
             tb = theta.bias.detach().clone().requires_grad_(True)
             val = f_of(m, tw, tb, ffn0)
             gw, gb = torch.autograd.grad(val, [tw, tb])
             f[m] = val.detach()
-            G.append(torch.cat([gw.flatten(), gb.flatten()]))
-        G = torch.stack(G)  # [q, d*k + k]
+            rows.append(torch.cat([gw.flatten(), gb.flatten()]))
+        G = torch.stack(rows)  # [q, d*k + k]
         Z = list(range(q))
         delta = torch.zeros(G.shape[1], dtype=x.dtype)
         order, lam_rounds = [], []
@@ -123,24 +185,11 @@ def reference_workspace(
         # Coordination: theta~ = theta + s delta, one SGD step of a copy of FFN0.
         d, k = mappings.d, mappings.num_classes
         dW, db = delta[: d * k].view(k, d), delta[d * k :]
-        z_hat = []
-        for m, (ffn0, theta) in enumerate(mods):
-            if update == "eliminated" and m == order[-1]:
-                with torch.no_grad():
-                    z_hat.append(ffn0(x[b : b + 1, m])[0])
-                continue
-            tw = (theta.weight + delta_scale * dW).detach()
-            tb = (theta.bias + delta_scale * db).detach()
-            ffn_copy = copy.deepcopy(ffn0)
-            opt = torch.optim.SGD(ffn_copy.parameters(), lr=inner_lr)
-            opt.zero_grad()
-            f_of(m, tw, tb, ffn_copy).backward()
-            opt.step()
-            with torch.no_grad():
-                z_hat.append(ffn_copy(x[b : b + 1, m])[0])
+        survivor = order[-1] if update == "eliminated" else None
+        z_hat = _coordinate(mods, f_of, x[b : b + 1], dW, db, survivor, delta_scale, inner_lr)
         orders.append(order)
         lams.append(np.stack(lam_rounds))
         fs.append(f.numpy())
         dsq.append(float(delta @ delta))
-        zhats.append(torch.stack(z_hat).numpy())
+        zhats.append(z_hat.numpy())
     return ReferenceResult(orders, np.stack(lams), np.stack(fs), np.array(dsq), np.stack(zhats))
