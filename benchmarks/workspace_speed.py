@@ -25,7 +25,7 @@ import torch
 from cocoer.losses import LevelLoss
 from cocoer.models import CocoER, create_model
 from cocoer.models.heads import FFN0Cache, LevelMappings
-from cocoer.workspace import Workspace
+from cocoer.workspace import QP_METHODS, Workspace
 from cocoer.workspace.reference import reference_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ def main() -> None:
         "workspace_sizes": {"B": B, "N*d_h": din, "d": d, "k": k},
     }
     t: dict[str, float] = {}
-    for method in ("closed_form", "qpth", "pgd"):
+    for method in QP_METHODS:
         t[f"workspace_{method}_forward"] = time_workspace(maps, x, y_t, method, grad=False)
         t[f"workspace_{method}_forward_backward"] = time_workspace(maps, x, y_t, method, grad=True)
         print(

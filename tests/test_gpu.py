@@ -10,13 +10,13 @@ import torch
 
 from cocoer.losses import LevelLoss
 from cocoer.models.heads import LevelMappings
-from cocoer.workspace import Workspace, simplex_qp
+from cocoer.workspace import QP_METHODS, Workspace, simplex_qp
 from tests.helpers import TINY_OVERRIDES, compose_config, requires_cuda
 
 pytestmark = [pytest.mark.gpu, requires_cuda]
 
 
-@pytest.mark.parametrize("method", ["closed_form", "qpth", "pgd"])
+@pytest.mark.parametrize("method", QP_METHODS)
 def test_qp_on_cuda_matches_cpu(method: str) -> None:
     gen = torch.Generator().manual_seed(0)
     A = torch.randn(256, 3, 5, generator=gen, dtype=torch.float64)

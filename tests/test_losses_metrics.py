@@ -12,6 +12,7 @@ import torch
 
 from cocoer.lit_module import calibrate_thresholds
 from cocoer.losses import (
+    LOSS_KINDS,
     LevelLoss,
     LossWeights,
     emo_loss,
@@ -20,7 +21,7 @@ from cocoer.losses import (
 )
 
 
-@pytest.mark.parametrize("kind", ["bce", "l2", "ce"])
+@pytest.mark.parametrize("kind", LOSS_KINDS)
 def test_closed_form_logit_gradient_matches_autograd(kind: str) -> None:
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(5, 3, 7, generator=gen, dtype=torch.float64, requires_grad=True)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from cocoer.losses import LevelLoss
+from cocoer.losses import LOSS_KINDS, LevelLoss
 from cocoer.models.heads import LevelMappings
-from cocoer.workspace import Workspace, qp_objective, simplex_qp
+from cocoer.workspace import QP_METHODS, Workspace, qp_objective, simplex_qp
 from cocoer.workspace.reference import reference_workspace, solve_simplex_qp_cvxpy
 
 
@@ -28,7 +28,7 @@ def random_psd(B: int, q: int, rank: int, gen: torch.Generator) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("q", [2, 3])
-@pytest.mark.parametrize("method", ["closed_form", "qpth", "pgd"])
+@pytest.mark.parametrize("method", QP_METHODS)
 def test_simplex_qp_matches_cvxpy(q: int, method: str) -> None:
     gen = torch.Generator().manual_seed(q)
     B = 40
@@ -108,8 +108,8 @@ def compare(maps, x, y_t, loss: LevelLoss, check_lambda: bool = True, **ws_kwarg
         np.testing.assert_allclose(out.lam.detach().numpy(), ref.lam, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["bce", "l2", "ce"])
-@pytest.mark.parametrize("method", ["closed_form", "qpth", "pgd"])
+@pytest.mark.parametrize("kind", LOSS_KINDS)
+@pytest.mark.parametrize("method", QP_METHODS)
 def test_workspace_matches_reference(kind: str, method: str) -> None:
     maps, x, y_t = make_case(seed=11, kind=kind)
     compare(maps, x, y_t, LevelLoss(kind), qp_method=method, delta_scale=0.7, inner_lr=0.5)

@@ -18,6 +18,9 @@ CAER_S_CLASSES: tuple[str, ...] = (
 #: Levels in the order the workspace indexes them: Z = {c, b, h} (METHOD.md section 4).
 LEVELS: tuple[str, ...] = ("context", "body", "head")
 LEVEL_SHORT: dict[str, str] = {"context": "c", "body": "b", "head": "h"}
+#: The heads that predict: short name (metric keys) -> long name (inference outputs):
+#: G = the final FFN2, t = the V-I module, c / b / h = the level mappings.
+HEAD_NAMES: dict[str, str] = {"G": "final", "t": "vi", **{LEVEL_SHORT[m]: m for m in LEVELS}}
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -30,14 +30,16 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
-from cocoer.constants import LEVELS
+from cocoer.constants import HEAD_NAMES, LEVEL_SHORT, LEVELS
 from cocoer.losses import LossWeights, emo_loss
 from cocoer.models import CocoER, create_model
 
 # The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
-HEADS = ("G", "t", "c", "b", "h")  # final, V-I, context, body, head
+HEADS = tuple(HEAD_NAMES)  # G, t, c, b, h: final, V-I, context, body, head
+#: rules of :func:`calibrate_thresholds`
+THRESHOLD_RULES = ("f1", "pr_equal", "fixed")
 #: ``main``: the whole model with L_emo; ``prealign``: only W of the V-I module, with the
 #: cosine loss to the mean text embedding of the ground-truth classes (section 3).
 STAGES = ("main", "prealign")
@@ -265,7 +267,9 @@ class CocoERLitModule(L.LightningModule):
         y = batch["labels"]
         target = y.long() if self.multi_label else y.argmax(-1)
         logits = {"G": out["logits_G"], "t": out["logits_t"]}
-        logits.update({h: out["logits_levels"][:, i] for i, h in enumerate(("c", "b", "h"))})
+        logits.update(
+            {h: out["logits_levels"][:, i] for i, h in enumerate(LEVEL_SHORT[m] for m in LEVELS)}
+        )
         for h, lg in logits.items():
             self._stage_metrics(stage)[h].update(self._scores(lg.detach()), target)
         self._first_excluded += torch.bincount(out["order"][:, 0], minlength=3)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cocoer.constants import LEVEL_SHORT, LEVELS
+
 #: Weight of a class with positives in EMOTIC's dynamic weighting: w = 1 / ln(n + 1.2).
 EMOTIC_C = 1.2
 #: Weight of a class without positives.
@@ -139,7 +141,7 @@ def emo_loss(
     """
     terms = {
         f"loss_{m}": loss.batch_mean(logits_levels[:, i], y, dynamic_weights)
-        for i, m in enumerate(("c", "b", "h"))
+        for i, m in enumerate(LEVEL_SHORT[lvl] for lvl in LEVELS)
     }
     terms["loss_t"] = loss.batch_mean(logits_t, y, dynamic_weights)
     terms["loss_G"] = loss.batch_mean(logits_G, y, dynamic_weights)

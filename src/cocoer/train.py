@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cocoer.configs import validate_config
+from cocoer.constants import LEVELS
 from cocoer.runs.jobs import is_rank_zero
 from cocoer.runs.wandb_run import attach_wandb_run
 from cocoer.utils.provenance import git_state, run_config, write_provenance
@@ -248,7 +249,7 @@ def summarise(metrics: dict[str, Any], cfg: DictConfig) -> str:
             lines.append(f"{split} {name}: {metrics[f'{split}/{name}']:.2f}{extra}")
             shares = [
                 f"{lvl} {metrics[f'{split}/first_excluded/{lvl}']:.1f}%"
-                for lvl in ("context", "body", "head")
+                for lvl in LEVELS
                 if f"{split}/first_excluded/{lvl}" in metrics
             ]
             if shares:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
 from cocoer.data.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS
+from cocoer.lit_module import STAGES, THRESHOLD_RULES
 from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
 from cocoer.models.cocoer import CocoERConfig
@@ -171,10 +172,10 @@ def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
     for lvl in model.freeze_levels:
         if lvl not in LEVELS:
             _fail(f"model.freeze_levels has unknown level {lvl!r}; levels are {LEVELS}")
-    if model.threshold_rule not in ("f1", "pr_equal", "fixed"):
-        _fail(f"model.threshold_rule = {model.threshold_rule!r}: f1 | pr_equal | fixed")
-    if model.stage not in ("main", "prealign"):
-        _fail(f"model.stage = {model.stage!r}: main | prealign")
+    if model.threshold_rule not in THRESHOLD_RULES:
+        _fail(f"model.threshold_rule = {model.threshold_rule!r}: {' | '.join(THRESHOLD_RULES)}")
+    if model.stage not in STAGES:
+        _fail(f"model.stage = {model.stage!r}: {' | '.join(STAGES)}")
     if model.optimizer.lr <= 0:
         _fail(f"model.optimizer.lr = {model.optimizer.lr} must be > 0")
     if model.scheduler.step_size < 1 or not 0 < model.scheduler.gamma <= 1:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from cocoer.constants import LEVELS
 from cocoer.data.records import BBox
 from cocoer.data.windows import crop_windows, make_windows, normalize
 
@@ -132,7 +133,7 @@ def color_jitter(
 def hflip_sample(sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mirror the windows (last dim) and both boxes (``x -> 1 - x``, corners swapped)."""
     out = dict(sample)
-    for name in ("context", "body", "head"):
+    for name in LEVELS:
         out[name] = torch.flip(sample[name], dims=[-1])
     for name in ("body_box", "head_box"):
         b = sample[name]
@@ -165,7 +166,7 @@ class WindowTransform:
         if _bernoulli(aug.crop_p, gen):
             context_box = random_context_crop(*image.size, body_box, aug.crop_min_scale, gen)
         raw = crop_windows(image, body_box, head_box, self.image_size, context_box)
-        names = ("context", "body", "head")
+        names = LEVELS
         wins = [raw[n].float() / 255.0 for n in names]
         if _bernoulli(aug.jitter_p, gen):
             factors = [

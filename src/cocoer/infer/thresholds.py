@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from cocoer.constants import HEAD_NAMES
+
 #: The authors' demo thresholds (their inference script).
 DEMO_FINAL = 0.26
 DEMO_LEVEL = 0.6
@@ -29,7 +31,7 @@ UNCALIBRATED_LEVEL = 0.5
 THRESHOLD_MODES = ("calibrated", "demo")
 
 #: Heads a decision is made for.
-HEADS = ("final", "vi", "context", "body", "head")
+HEADS = tuple(HEAD_NAMES.values())  # final, vi, context, body, head
 
 
 @dataclass(frozen=True)

@@ -126,17 +126,12 @@ def model_config(
     return cfg
 
 
-def create_model(
-    name_or_cfg: str | CocoERConfig | Mapping[str, Any],
-    *,
-    data: str = "emotic",
-    pretrained: bool = True,
-    **overrides: Any,
-) -> CocoER:
-    """Build a :class:`CocoER` (random or configured weights; see :func:`model_config`).
+def create_model(name_or_cfg: str | CocoERConfig | Mapping[str, Any], **kwargs: Any) -> CocoER:
+    """Build a :class:`CocoER` from :func:`model_config` (``data``, ``pretrained`` and the
+    field overrides are its keyword arguments); random or configured weights.
 
     >>> m = create_model("cocoer_tiny", data="emotic_synthetic", num_classes=3)
     >>> m.num_classes, m.cfg.hfe.backbone
     (3, 'tiny_cnn')
     """
-    return CocoER(model_config(name_or_cfg, data=data, pretrained=pretrained, **overrides))
+    return CocoER(model_config(name_or_cfg, **kwargs))
