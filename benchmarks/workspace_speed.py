@@ -5,7 +5,7 @@ forward of the tiny and the paper model, on this machine's CPU.
 
 Everything is measured in one run, side by side; the ratios are what the README quotes:
 - reference / batched workspace at B = 64 (the per-sample loop with parameter copies,
-  autograd and cvxpy, i.e. the way the authors' code works, see METHOD.md section 9);
+  autograd and cvxpy, i.e. the way the authors' code works, see docs/method.md section 9);
 - batched workspace (B = 64) / paper model forward (B = 64, from the per-sample time).
 Writes ``workspace_speed.json`` and ``workspace_speed.png`` into ``--out``.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's CAER-S run (METHOD.md section 6). Set CAER_S_ROOT to the CAER-S folder.
+# The paper's CAER-S run (docs/method.md section 6). Set CAER_S_ROOT to the CAER-S folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CAER_S_ROOT:?set CAER_S_ROOT to the CAER-S folder (train/ and test/ inside)}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's EMOTIC run (METHOD.md section 6). Set EMOTIC_ROOT to the dataset folder.
+# The paper's EMOTIC run (docs/method.md section 6). Set EMOTIC_ROOT to the dataset folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EMOTIC_ROOT:?set EMOTIC_ROOT to the EMOTIC folder (images + Annotations/Annotations.mat)}"

@@ -1,6 +1,6 @@
 """CocoER: multi-level emotion recognition by competition and coordination (CVPR 2025).
 
-The package layout follows the method (``../shared/METHOD.md``):
+The package layout follows the method (``docs/method.md``):
 
 - :mod:`cocoer.data` reads EMOTIC / CAER-S (and writes small datasets in their layouts);
 - :mod:`cocoer.models` holds the backbones, the hierarchical feature extraction (HFE),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: The 26 EMOTIC categories in the canonical order (METHOD.md section 8).
+#: The 26 EMOTIC categories in the canonical order (docs/method.md section 8).
 EMOTIC_CATEGORIES: tuple[str, ...] = (
     "Affection", "Anger", "Annoyance", "Anticipation", "Aversion", "Confidence",
     "Disapproval", "Disconnection", "Disquietment", "Doubt/Confusion", "Embarrassment",
@@ -15,7 +15,7 @@ CAER_S_CLASSES: tuple[str, ...] = (
     "Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise",
 )  # fmt: skip
 
-#: Levels in the order the workspace indexes them: Z = {c, b, h} (METHOD.md section 4).
+#: Levels in the order the workspace indexes them: Z = {c, b, h} (docs/method.md section 4).
 LEVELS: tuple[str, ...] = ("context", "body", "head")
 LEVEL_SHORT: dict[str, str] = {"context": "c", "body": "b", "head": "h"}
 #: The heads that predict: short name (metric keys) -> long name (inference outputs):

@@ -1,4 +1,4 @@
-"""LightningModule around :class:`cocoer.models.cocoer.CocoER` (METHOD.md section 5).
+"""LightningModule around :class:`cocoer.models.cocoer.CocoER` (docs/method.md section 5).
 
 Logged (slash-separated): ``{stage}/loss`` and every term (``loss_c``, ``loss_b``,
 ``loss_h``, ``loss_t``, ``loss_G``, ``delta_sq``); ``{stage}/mAP`` (multi-label, mean of

@@ -1,4 +1,4 @@
-"""Classification losses and the training objective L_emo (METHOD.md section 5).
+"""Classification losses and the training objective L_emo (docs/method.md section 5).
 
 Each level loss is used twice: as a training loss against the ground truth, and inside
 the workspace as the per-sample level loss f_m against the V-I pseudo label y_t

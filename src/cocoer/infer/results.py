@@ -45,7 +45,7 @@ class HeadPrediction:
 
 @dataclass(frozen=True)
 class PersonResult:
-    """Everything CocoER says about one person (METHOD.md section 7).
+    """Everything CocoER says about one person (docs/method.md section 7).
 
     Boxes are ``[x1, y1, x2, y2]`` in pixels of the input image. ``levels`` maps
     ``context`` / ``body`` / ``head`` to that level's prediction; ``level_losses`` the same

@@ -1,4 +1,4 @@
-"""Decision rules that turn scores into labels at inference (METHOD.md section 7).
+"""Decision rules that turn scores into labels at inference (docs/method.md section 7).
 
 Three modes, chosen with ``--thresholds``:
 

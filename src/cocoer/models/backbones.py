@@ -1,4 +1,4 @@
-"""Per-level CNN backbones of the HFE (METHOD.md section 2; ablation Table 3).
+"""Per-level CNN backbones of the HFE (docs/method.md section 2; ablation Table 3).
 
 Each backbone maps a window [B, 3, S, S] to a feature map [B, C, S/32, S/32] (7 x 7 x 2048
 for ResNet-50 at 224). Weights are loaded the way torchvision loads them:

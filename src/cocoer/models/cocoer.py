@@ -1,4 +1,4 @@
-"""The CocoER model: HFE -> level mappings -> V-I -> workspace -> FFN2 (METHOD.md 2-4)."""
+"""The CocoER model: HFE -> level mappings -> V-I -> workspace -> FFN2 (docs/method.md 2-4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Level mappings g_m = (FFN0_m, theta_m) and the fusion head FFN2 (METHOD.md sections 2, 4).
+"""Level mappings g_m = (FFN0_m, theta_m) and the fusion head FFN2 (docs/method.md sections 2, 4).
 
 The three level mappings are stored stacked along a level axis (q = 3, order c, b, h), so
 every level is computed in one einsum: no loop over levels, none over samples.
@@ -119,7 +119,7 @@ class LevelMappings(nn.Module):
         W0 <- W0 - eta dW0, b0 <- b0 - eta db0, gamma <- gamma - eta dgamma,
         beta <- beta - eta dbeta for each sample's own loss and return FFN0's new output.
         For the linear layer the new pre-activation is pre - eta (|x|^2 + 1) d f / d pre,
-        so no per-sample weight copies are made (METHOD.md section 4, coordination).
+        so no per-sample weight copies are made (docs/method.md section 4, coordination).
         ``params="linear"``: only W0, b0 are stepped, the LayerNorm's gamma and beta stay.
 
         Returns:

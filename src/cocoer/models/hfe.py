@@ -1,4 +1,4 @@
-"""Hierarchical feature extraction (METHOD.md section 2).
+"""Hierarchical feature extraction (docs/method.md section 2).
 
 windows (c, b, h) -> backbone_m -> feature map F_m [B, C, h, w]
  -> zero-pad to a multiple of p, cut into N = (H'/p)(W'/p) patches of p*p*C

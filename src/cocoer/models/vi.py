@@ -1,4 +1,4 @@
-"""Vocabulary-informed alignment, V-I (METHOD.md section 3).
+"""Vocabulary-informed alignment, V-I (docs/method.md section 3).
 
 A frozen CLIP encodes the context image into u (L2-normalised) and the k prompts
 "This photo shows {class} emotion." into w_1..w_k (L2-normalised, computed once and kept

@@ -1,4 +1,4 @@
-"""The paper's reference numbers (METHOD.md section 6 and the supplement's Table 4c), keyed
+"""The paper's reference numbers (docs/method.md section 6 and the supplement's Table 4c), keyed
 by the ablation names of ``conf/hparams_search`` (``ablation.name``) and their row labels
 (``ablation.row``)."""
 

@@ -1,4 +1,4 @@
-"""Workspace: batched competition and coordination (METHOD.md section 4)."""
+"""Workspace: batched competition and coordination (docs/method.md section 4)."""
 
 from cocoer.workspace.core import (
     INNER_PARAMS,

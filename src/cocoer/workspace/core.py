@@ -1,4 +1,4 @@
-"""The workspace: competition and coordination of the levels (METHOD.md section 4, Alg. 1).
+"""The workspace: competition and coordination of the levels (docs/method.md section 4, Alg. 1).
 
 Batched over samples and levels. Notation (per sample, levels m in Z = {c, b, h}):
 

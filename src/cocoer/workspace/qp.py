@@ -1,4 +1,4 @@
-"""Batched QP over the probability simplex (METHOD.md section 4, step 3; supplement eq. 9).
+"""Batched QP over the probability simplex (docs/method.md section 4, step 3; supplement eq. 9).
 
     lambda* = argmin_{lambda >= 0, 1^T lambda = 1}  1/2 lambda^T K lambda - f^T lambda
 
