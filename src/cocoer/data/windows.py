@@ -18,6 +18,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
+from cocoer.data.preprocess import PreprocessConfig, authors_crop_boxes, authors_model_box
 from cocoer.data.records import BadSampleError, BBox
 
 #: Default decompression-bomb guard: images with more pixels are refused (PIL's own hard limit,
@@ -252,7 +253,11 @@ def denormalize(window: torch.Tensor) -> torch.Tensor:
 
 
 def make_windows(
-    image: Image.Image, body_box: BBox, head_box: BBox, image_size: int
+    image: Image.Image,
+    body_box: BBox,
+    head_box: BBox,
+    image_size: int,
+    preprocess: PreprocessConfig | None = None,
 ) -> dict[str, torch.Tensor]:
     """Deterministic model input for one person.
 
@@ -261,11 +266,29 @@ def make_windows(
         body_box, head_box: pixel boxes in ``image``; clipped to the image, a degenerate box
             gets at least 1 px.
         image_size: S, the side of every window.
+        preprocess: the model's preprocessing choices (:mod:`cocoer.data.preprocess`;
+            default: RGB, float boxes).
 
     Returns:
         ``context``, ``body``, ``head``: float32 [3, S, S], ImageNet-normalised (context = whole
         image resized to S x S without keeping the aspect ratio; body/head = crops resized);
         ``body_box``, ``head_box``: float32 [4] = ``(x1/W, y1/H, x2/W, y2/H)`` clipped to [0, 1].
     """
+    pre = preprocess or PreprocessConfig()
+    model_boxes = None
+    if pre.box_rounding == "authors":
+        if image.mode != "RGB":
+            image = to_rgb(image)
+        w, h = image.size
+        body_int, head_int = authors_crop_boxes(body_box, head_box, w, h)
+        body_box, head_box = body_int, head_int
+        model_boxes = {
+            "body_box": authors_model_box(body_int, w, h, image_size),
+            "head_box": authors_model_box(head_int, w, h, image_size),
+        }
     raw = crop_windows(image, body_box, head_box, image_size)
+    if model_boxes is not None:
+        raw.update({k: torch.tensor(v, dtype=torch.float32) for k, v in model_boxes.items()})
+    if pre.channel_order == "bgr":
+        raw.update({k: raw[k].flip(0) for k in ("context", "body", "head")})
     return {k: (normalize(v) if v.dim() == 3 else v) for k, v in raw.items()}
