@@ -396,3 +396,148 @@ def test_generic_mapping_linear_step_matches_closed_form() -> None:
     ws = Workspace(LevelLoss("bce"), delta_scale=0.0, inner_lr=0.5, inner_params="linear")
     a, b = ws(maps, *maps(x), y_t), ws(generic, *generic(x), y_t)
     torch.testing.assert_close(b.z_hat, a.z_hat, atol=1e-9, rtol=1e-7)
+
+
+# ---------------------------------------------------------------- presets and inference
+
+
+TINY_PRESET = [
+    "data=emotic_synthetic",
+    "data.image_size=32",
+    "model.net.hfe.backbone=tiny_cnn",
+    "model.net.hfe.tiny_width=4",
+    "model.net.hfe.d_h=16",
+    "model.net.hfe.head_dim=8",
+    "model.net.hfe.mlp_ratio=2.0",
+    "model.net.d=16",
+    "model.net.vi.clip_name=cocoer-tiny-RN",
+    "model.net.vi.hidden_ratio=0.01",
+]
+
+
+@pytest.mark.parametrize("preset", ["cocoer_authors_eval", "cocoer_authors_demo"])
+def test_authors_presets_compose_validate_and_build(tmp_path: Path, preset: str) -> None:
+    import hydra
+
+    from cocoer.configs.schema import validate_config
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", tmp_path, overrides=[f"model={preset}", *TINY_PRESET])
+    validate_config(cfg)
+    net = cfg.model.net
+    demo = preset.endswith("demo")
+    assert net.workspace.inner_lr == (1.0 if demo else 0.0)
+    assert net.hfe.backbone_norm == ("per_sample" if demo else "running")
+    assert net.preprocess.channel_order == ("bgr" if demo else "rgb")
+    assert (net.hfe.patch_size, net.hfe.heads, net.hfe.depth, net.workspace.delta_scale) == (
+        1, 4, 3, 0.0,
+    )  # fmt: skip
+    model: CocoER = hydra.utils.instantiate(net, _convert_="all")
+    keys = set(model.state_dict())
+    assert {"hfe.ln_after.weight", "fusion.net.1.weight", "fusion.net.8.bias"} <= keys
+    assert model.preprocess == PreprocessConfig(
+        channel_order="bgr" if demo else "rgb", box_rounding="authors"
+    )
+    assert (model.workspace.tie_break, model.workspace.inner_params) == ("head_first", "linear")
+    assert demo == any(isinstance(m, PerSampleBatchNorm2d) for m in model.modules())
+    B = 2
+    batch = {k: torch.randn(B, 3, 32, 32) for k in ("context", "body", "head")}
+    batch["body_box"] = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.25, 0.1, 0.9, 0.8]])
+    batch["head_box"] = torch.tensor([[0.3, 0.05, 0.6, 0.3], [0.4, 0.1, 0.6, 0.3]])
+    with torch.no_grad():
+        out = model.eval()(batch)
+    assert torch.isfinite(out["logits_G"]).all() and out["logits_G"].shape == (B, 26)
+    if not demo:  # inner_lr 0: no refinement
+        torch.testing.assert_close(out["z_hat"], out["z"])
+
+
+def test_invalid_authors_option_fails_validation(tmp_path: Path) -> None:
+    from cocoer.configs.schema import validate_config
+    from tests.conftest import compose_config
+
+    cfg = compose_config(
+        "train", tmp_path, overrides=["model=cocoer_tiny", "model.net.hfe.kv_source=latest"]
+    )
+    with pytest.raises(ValueError, match=r"model\.net\.hfe\.kv_source"):
+        validate_config(cfg)
+
+
+def test_predictor_applies_the_models_preprocessing() -> None:
+    from PIL import Image
+
+    from cocoer.detect.types import PersonDetection
+    from cocoer.infer.predictor import Predictor
+
+    pre = PreprocessConfig(channel_order="bgr", box_rounding="authors")
+    net = tiny_net(preprocess={"channel_order": "bgr", "box_rounding": "authors"})
+    predictor = Predictor(net, torch.full((5,), 0.5), image_size=32)
+    gen = torch.Generator().manual_seed(0)
+    img = Image.fromarray(
+        torch.randint(0, 256, (40, 60, 3), dtype=torch.uint8, generator=gen).numpy()
+    )
+    person = PersonDetection((3.4, 2.5, 50.6, 39.0), "given", (20.2, 3.7, 31.9, 15.1), "given", 1.0)
+    batch = predictor.make_batch(img, [person])
+    want = make_windows(img, person.body_box, person.head_box, 32, pre)
+    for k, v in want.items():
+        torch.testing.assert_close(batch[k][0], v, rtol=0, atol=0)
+    assert not torch.equal(
+        batch["context"][0], make_windows(img, person.body_box, person.head_box, 32)["context"]
+    )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_clip_fp16_on_cuda_close_to_fp32() -> None:
+    """vi.clip_precision=fp16: CLIP's conv / linear weights in float16 on CUDA only."""
+    net32 = tiny_net(vi=dict(clip_input="passthrough")).cuda().eval()
+    net16 = tiny_net(vi=dict(clip_input="passthrough", clip_precision="fp16")).cuda().eval()
+    ctx = torch.randn(2, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        u32, u16 = net32.vi.encode_image(ctx), net16.vi.encode_image(ctx)
+    assert u16.dtype == torch.float32
+    assert net16.vi.clip.visual.attnpool.c_proj.weight.dtype == torch.float16
+    torch.testing.assert_close(u16, u32, rtol=0, atol=2e-2)
+    assert not torch.equal(u16, u32)
+
+
+def test_clip_fp16_is_fp32_on_cpu() -> None:
+    net32 = tiny_net().eval()
+    net16 = tiny_net(vi=dict(clip_precision="fp16")).eval()
+    ctx = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net16.vi.encode_image(ctx), net32.vi.encode_image(ctx))
+    assert all(p.dtype == torch.float32 for p in net16.vi.clip.parameters())
+
+
+@pytest.mark.slow
+def test_authors_eval_preset_has_the_authors_sizes(tmp_path: Path) -> None:
+    """Full size, random weights: the shapes of the authors' model_GWT (k = 26)."""
+    import hydra
+
+    from tests.conftest import compose_config
+
+    cfg = compose_config(
+        "train", tmp_path, overrides=["model=cocoer_authors_eval", "data=emotic_synthetic"]
+    )
+    model: CocoER = hydra.utils.instantiate(cfg.model.net, _convert_="all")
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    want = {
+        "hfe.proj.0.weight": (256, 2048),  # their 1x1 Conv2d(2048, 256)
+        "hfe.pos.table": (1, 256, 7, 7),
+        "hfe.t_hc.2.attn.q.weight": (256, 256),  # 4 heads x 64, depth 3
+        "hfe.t_hc.2.attn.kv.weight": (512, 256),
+        "hfe.t_cc.2.mlp.0.weight": (1024, 256),  # d_ff 1024
+        "hfe.ln_after.weight": (256,),
+        "levels.ffn0_weight": (3, 256, 7 * 7 * 256),
+        "levels.theta_weight": (3, 26, 256),
+        "vi.W.weight": (1024, 1024),
+        "vi.ffn1_hidden.0.weight": (6656, 26 * 1024),
+        "vi.ffn1_hidden.2.weight": (256, 6656),
+        "vi.ffn1_out.weight": (26, 256),
+        "fusion.net.1.weight": (1024,),
+        "fusion.net.2.weight": (256, 1024),
+        "fusion.net.7.weight": (256,),
+        "fusion.net.8.weight": (26, 256),
+    }
+    assert {k: shapes.get(k) for k in want} == want
+    assert "hfe.t_hc.3.attn.q.weight" not in shapes

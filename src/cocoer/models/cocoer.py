@@ -131,7 +131,10 @@ class CocoER(nn.Module):
         parts = {
             "hfe.backbones": self.hfe.backbones,
             "hfe.projection+position": nn.ModuleList([self.hfe.proj, self.hfe.pos]),
-            "hfe.cross_attention": nn.ModuleList([self.hfe.t_cc, self.hfe.t_bc, self.hfe.t_hc]),
+            "hfe.cross_attention": nn.ModuleList(
+                [self.hfe.t_cc, self.hfe.t_bc, self.hfe.t_hc]
+                + ([self.hfe.ln_after] if self.hfe.ln_after is not None else [])
+            ),
             "level_mappings": self.levels,
             "vi.W+FFN1": nn.ModuleList([self.vi.W, self.vi.ffn1_hidden, self.vi.ffn1_out]),
             "vi.clip (frozen)": self.vi.clip,

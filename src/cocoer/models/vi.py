@@ -189,6 +189,9 @@ class VIModule(nn.Module):
 
                 convert_weights_to_lp(self.clip, torch.float16)
                 self._clip_half = True
+        elif self._clip_half:  # moved off CUDA after an fp16 forward: back to float32
+            self.clip.float()
+            self._clip_half = False
         with torch.no_grad():
             u = self._clip_api.encode_image(x, normalize=False).float()
         return F.normalize(u, dim=-1).to(context.dtype)
