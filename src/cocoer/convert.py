@@ -69,16 +69,9 @@ __all__ = [
 ]
 
 #: net options whose value must be the authors' for the forward pass to equal model_GWT's
-#: (path under model.net -> value); mode switches (backbone_norm, inner_lr, channel order)
-#: differ between the two presets.
+#: (path under model.net -> value). Sizes are checked by the tensor shapes; the mode
+#: switches (backbone_norm, inner_lr, channel order) differ between the two presets.
 AUTHORS_SWITCHES: dict[str, Any] = {
-    "d": 256,
-    "hfe.backbone": "resnet50",
-    "hfe.patch_size": 1,
-    "hfe.d_h": 256,
-    "hfe.heads": 4,
-    "hfe.mlp_ratio": 4.0,
-    "hfe.depth": 3,
     "hfe.pos_sampling": "authors",
     "hfe.pos_injection": "qk",
     "hfe.attn_value": "raw",
@@ -86,7 +79,6 @@ AUTHORS_SWITCHES: dict[str, Any] = {
     "hfe.mlp_activation": "silu",
     "hfe.ln_after": "shared",
     "level_input_activation": "gelu",
-    "vi.clip_name": "RN50",
     "vi.feature": "repeat",
     "vi.clip_input": "passthrough",
     "vi.input_activation": "gelu",
@@ -261,7 +253,7 @@ class _Assigner:
             )
             return
         if rule.index is None:
-            self.target[rule.target] = value.to(dst.dtype).clone().contiguous()
+            self.target[rule.target] = value.to(dst.dtype).contiguous()
             self.filled[rule.target] = None
         else:
             dst[rule.index] = value.to(dst.dtype)
@@ -373,7 +365,7 @@ def convert_authors(
     read = lambda s: read_state_dict(s) if isinstance(s, (str, os.PathLike)) else dict(s)
     src = read(gwt)
     model = build_target_model(cfg)
-    target = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    target = dict(model.state_dict())  # detached; the model is discarded afterwards
     notes = authors_switch_notes(cfg)
     if notes:
         notes.append("so the converted model is not numerically equal to the authors'")
@@ -423,6 +415,24 @@ def _refresh_text_embeddings(
     target["vi.text_embeddings"] = w.to(target["vi.text_embeddings"].dtype)
 
 
+def lit_hyperparameters(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``hyper_parameters`` a :class:`CocoERLitModule` built from ``model_cfg`` saves
+    (every argument of its constructor, defaults filled in), as plain containers."""
+    import inspect
+
+    from cocoer.lit_module import CocoERLitModule
+
+    conf = _plain(model_cfg)
+    if "net" not in conf:
+        conf = {"net": conf}
+    conf["net"], conf["init_from"] = offline_net_config(conf["net"]), None
+    params = inspect.signature(CocoERLitModule.__init__).parameters
+    hp = {n: conf.get(n, p.default) for n, p in params.items() if n != "self"}
+    hp.update({k: hp[k] or {} for k in ("loss", "optimizer", "scheduler")})
+    hp["freeze_levels"] = list(hp["freeze_levels"] or [])
+    return _plain(hp)
+
+
 def save_converted_checkpoint(
     state_dict: Mapping[str, Tensor],
     model_cfg: Mapping[str, Any],
@@ -432,7 +442,11 @@ def save_converted_checkpoint(
 ) -> Path:
     """Write a checkpoint that ``cocoer-infer``, ``cocoer-eval`` and ``model.init_from`` read.
 
+    The Lightning checkpoint of :class:`~cocoer.lit_module.CocoERLitModule` (``net.*``
+    weights and the per-class ``thresholds``), written without building the module again.
+
     Args:
+        state_dict: a complete CocoER state dict (from :func:`convert_authors`).
         model_cfg: the LightningModule config (``model`` of a preset: ``net``, ``loss``, ...)
             or a bare net config. Hyper-parameters are stored as plain containers only.
         thresholds: per-class decision threshold (default: the authors' demo value 0.26
@@ -441,21 +455,14 @@ def save_converted_checkpoint(
     import lightning
 
     from cocoer.infer.thresholds import DEMO_FINAL
-    from cocoer.lit_module import CocoERLitModule
 
-    conf = _plain(model_cfg)
-    if "net" not in conf:
-        conf = {"net": conf}
-    conf = {k: v for k, v in conf.items() if not k.startswith("_")}
-    conf["net"] = offline_net_config(conf["net"])
-    conf["init_from"] = None
-    module = CocoERLitModule(**conf)
-    module.net.load_state_dict(dict(state_dict), strict=True)
-    k = module.net.num_classes
-    module.thresholds.copy_(torch.full((k,), DEMO_FINAL if thresholds is None else thresholds))
+    hp = lit_hyperparameters(model_cfg)
+    k = int(hp["net"]["num_classes"])
+    weights = {f"net.{key}": value.detach().contiguous() for key, value in state_dict.items()}
+    weights["thresholds"] = torch.full((k,), DEMO_FINAL if thresholds is None else thresholds)
     ckpt = {
-        "state_dict": module.state_dict(),
-        "hyper_parameters": _plain(dict(module.hparams)),
+        "state_dict": weights,
+        "hyper_parameters": hp,
         "pytorch-lightning_version": lightning.__version__,
         "cocoer_conversion": report.to_json() if report is not None else None,
     }
