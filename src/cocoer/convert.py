@@ -1,14 +1,14 @@
-"""Convert the authors' released CocoER weights (``model_GWT`` state dict) to this project.
+"""Convert the authors' released CocoER (``model_GWT``, github bisno/CocoER) to this project.
 
-ASSUMED source layout. The released weight file could not be inspected here; the layout is
-the module tree of ``model_GWT`` in the authors' public ``models_sw.py`` (bisno/CocoER), as
-read in a code index: a dict ``{"model": state_dict}`` (a bare state dict and a ``module.``
-prefix are accepted too). Keys are mapped by name pattern and every value is shape-checked;
-nothing is dropped silently: every source key is either mapped or listed with a reason, and
-every target key not filled from the source is listed (it keeps the value of ``cfg``).
+Three files make the authors' model: ``GWT.pth`` (``{"model": state_dict}``), the V-I
+pre-alignment ``VI_weights/w.pth`` (``{"model": {"W.weight"}}``) and OpenAI's CLIP RN50
+(``RN50.pt``, downloaded by their ``clip.load``). :func:`convert_authors` maps all three onto
+:class:`~cocoer.models.cocoer.CocoER` built from a net config (the presets
+``model=cocoer_authors_eval`` / ``cocoer_authors_demo`` reproduce the authors' forward pass,
+docs/method.md section 9) and returns a :class:`ConversionReport` that accounts for every
+source tensor: mapped, unused (with the reason), or *unexplained* (no rule: must stay empty).
 
-Mapping (L = head / body / context, or ctx; m = 0 context, 1 body, 2 head; target keys are
-those of :class:`CocoER`, i.e. the checkpoint's keys without ``net.``):
+Mapping (L = head / body / context, or ctx; m = 0 context, 1 body, 2 head):
 
 ==================================================  =========================================
 authors' key                                        this project
@@ -20,25 +20,28 @@ encoder1.i (head) / encoder2.i (body) / encoder3.i  hfe.t_hc.i / t_bc.i / t_cc.i
   .norm1 / .norm3 / .norm2                            .norm_q / .norm_kv / .norm_mlp
   .cross_attn.linears.0 / (1 ; 2) / 3                 .attn.q / .attn.kv (k; v rows) / .attn.out
   .feed_forward.w_1 / w_2                             .mlp.0 / .mlp.3
+ln_after (one LayerNorm shared by the levels)       hfe.ln_after
 cls_HFE_L.1 (Linear 49 d_h -> d)                    levels.ffn0_weight[m], ffn0_bias[m]
 cls_HFE_L.3 (LayerNorm d)                           levels.ln_weight[m], ln_bias[m]
 cls_HFE_L.4 (Linear d -> k)                         levels.theta_weight[m], theta_bias[m]
-W.weight                                            vi.W.weight
+W.weight (or w.pth's W.weight)                      vi.W.weight
 VI_ffn.1 / VI_ffn.3 / VI_ffn.5                      vi.ffn1_hidden.0 / ffn1_hidden.2 / ffn1_out
-cls_global_all.1 (LayerNorm 4d) / .2 (Linear)       fusion.net.0 / fusion.net.1, input blocks
-                                                    reordered [h, b, c, t] -> [c, b, h, t]
-cls_global_all.5 / .8                               fusion.net.3 / fusion.net.5
+cls_global_all.{1,2,4,5,7,8}                        fusion.net.{1,2,4,5,7,8} (fusion_style
+                                                    authors); the LayerNorm(4d) and the first
+                                                    Linear's inputs reordered [h,b,c,t] ->
+                                                    [c,b,h,t] (exact: GELU and LayerNorm are
+                                                    permutation-equivariant)
+OpenAI CLIP RN50 (RN50.pt: every key)               vi.clip.<key>; vi.text_embeddings are
+                                                    recomputed with that CLIP
 ==================================================  =========================================
 
-Not mapped (reported): ``cls_global_all.4`` / ``.7`` (extra LayerNorms), ``ln_after``
-(LayerNorm after the cross-level blocks), and modules built but unused by the authors'
-forward pass (``encoder_head/body/ctx``, ``decoder_*``, ``query_embedding*``,
-``en_pos_gwt``, ``shar_after``, ``cls_en_all``). The frozen CLIP is not in the authors' file
-(they load OpenAI's RN50 separately): give ``vi.clip_weights_path`` in ``cfg``.
-
-The architectures are close, not identical (see :data:`SEMANTIC_NOTES`): a converted model is
-a starting point for fine-tuning, not a bit-exact port. :data:`AUTHORS_NET_OVERRIDES` is the
-net configuration whose shapes match the authors' model.
+Modules the authors build but never call (``encoder_head/body/ctx``, ``decoder_*``,
+``query_embedding*``, ``en_pos_gwt``, ``shar_after``, ``cls_en_all``) are reported unused.
+When both ``GWT.pth`` and ``w.pth`` hold ``W.weight``, GWT.pth's wins, as in the authors'
+code (their constructor reads w.pth, then ``load_state_dict(GWT.pth)`` overwrites it); the
+report says whether the two agree. The CLIP file is read without running code
+(:mod:`cocoer.weight_files`: a plain state dict, ``.safetensors`` or OpenAI's TorchScript
+archive; OpenAI's and open_clip's key layouts are the same).
 """
 
 from __future__ import annotations
@@ -54,143 +57,67 @@ from typing import Any
 import torch
 from torch import Tensor
 
-#: Net config values whose shapes match the authors' model_GWT (merge into a paper config).
-AUTHORS_NET_OVERRIDES: dict[str, Any] = {
-    "d": 256,
-    "hfe": {
-        "backbone": "resnet50",
-        "image_size": 224,
-        "patch_size": 1,
-        "d_h": 256,
-        "heads": 4,
-        "mlp_ratio": 4.0,
-        "depth": 3,
-    },
-    "vi": {"clip_name": "RN50", "feature": "repeat", "hidden_ratio": 0.25},
+from cocoer.convert_report import ConversionReport
+from cocoer.weight_files import read_state_dict
+
+__all__ = [
+    "AUTHORS_SWITCHES",
+    "ConversionReport",
+    "build_target_model",
+    "convert_authors",
+    "save_converted_checkpoint",
+]
+
+#: net options whose value must be the authors' for the forward pass to equal model_GWT's
+#: (path under model.net -> value). Sizes are checked by the tensor shapes; the mode
+#: switches (backbone_norm, inner_lr, channel order) differ between the two presets.
+AUTHORS_SWITCHES: dict[str, Any] = {
+    "hfe.pos_sampling": "authors",
+    "hfe.pos_injection": "qk",
+    "hfe.attn_value": "raw",
+    "hfe.kv_source": "initial",
+    "hfe.mlp_activation": "silu",
+    "hfe.ln_after": "shared",
+    "level_input_activation": "gelu",
+    "vi.feature": "repeat",
+    "vi.clip_input": "passthrough",
+    "vi.input_activation": "gelu",
+    "fusion_style": "authors",
+    "workspace.delta_scale": 0.0,
+    "workspace.inner_params": "linear",
+    "workspace.tie_break": "head_first",
+    "box_quantization": "int224",
 }
 
-SEMANTIC_NOTES: tuple[str, ...] = (
-    "authors' cross-attention takes the values from the un-normalised context tokens and "
-    "adds the position embedding to queries/keys only; here the position embedding is added "
-    "to the tokens and values are normalised",
-    "authors' attention MLP uses Swish, this project GELU",
-    "authors' level mapping applies GELU before FFN0's linear layer; this project does not",
-    "authors' FFN2 has two extra LayerNorms (cls_global_all.4, .7) that are not mapped",
-    "authors' V-I FFN starts with a GELU on the V-I feature; this project does not",
-    "the converted model is therefore not numerically equivalent to the authors' model",
-)
-
-#: authors' level names -> level index (context, body, head)
 _LEVEL = {"context": 0, "ctx": 0, "body": 1, "head": 2}
-_ENCODER_LEVEL = {"encoder1": 2, "encoder2": 1, "encoder3": 0}
-_BLOCK_NAME = {0: "t_cc", 1: "t_bc", 2: "t_hc"}
+_ENCODER_BLOCK = {"encoder1": "t_hc", "encoder2": "t_bc", "encoder3": "t_cc"}
+_ENCODER_PARTS = {
+    "norm1": "norm_q",
+    "norm3": "norm_kv",
+    "norm2": "norm_mlp",
+    "cross_attn.linears.0": "attn.q",
+    "cross_attn.linears.3": "attn.out",
+    "feed_forward.w_1": "mlp.0",
+    "feed_forward.w_2": "mlp.3",
+}
+_FFN0 = {"1": ("ffn0_weight", "ffn0_bias"), "3": ("ln_weight", "ln_bias"),
+         "4": ("theta_weight", "theta_bias")}  # fmt: skip
+_VI_FFN = {"1": "vi.ffn1_hidden.0", "3": "vi.ffn1_hidden.2", "5": "vi.ffn1_out"}
+#: cls_global_all index -> fusion.net index when the target uses fusion_style=cocoer
+_FUSION_COCOER = {"1": "0", "2": "1", "5": "3", "8": "5"}
 _UNUSED = (
-    (r"^(encoder_(head|body|ctx)|decoder_(head|body|ctx))\.", "built but unused by the forward"),
-    (r"^(query_embedding|query_embedding_gwt|en_pos_gwt|shar_after|cls_en_all)\.", "unused"),
-    (r"^ln_after\.", "LayerNorm after the cross-level blocks: no counterpart here"),
-    (r"^cls_global_all\.(4|7)\.", "extra LayerNorm of the authors' FFN2: no counterpart here"),
-)
+    (r"^(encoder_(head|body|ctx)|decoder_(head|body|ctx))\.", "built but never called"),
+    (r"^(query_embedding|query_embedding_gwt|en_pos_gwt|shar_after|cls_en_all)\.",
+     "built but never called"),
+)  # fmt: skip
+#: entries of OpenAI's archive that are not weights
+_CLIP_META = {"input_resolution", "context_length", "vocab_size"}
 
-
-@dataclass
-class ConversionReport:
-    """What the conversion did, key by key.
-
-    Attributes:
-        mapped: ``(source key(s), target key, note)`` per assignment.
-        unmapped_source: source key -> reason it was not used.
-        shape_mismatch: ``(source key, target key, source shape, expected shape)``.
-        kept_from_config: target keys not filled from the source (they keep cfg's value).
-        notes: semantic differences and advice.
-    """
-
-    mapped: list[tuple[str, str, str]] = field(default_factory=list)
-    unmapped_source: dict[str, str] = field(default_factory=dict)
-    shape_mismatch: list[tuple[str, str, list[int], list[int]]] = field(default_factory=list)
-    kept_from_config: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No shape mismatch and no unexplained source key."""
-        return not self.shape_mismatch and not any(
-            r.startswith("no rule") for r in self.unmapped_source.values()
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "mapped": [{"source": s, "target": t, "note": n} for s, t, n in self.mapped],
-            "unmapped_source": dict(self.unmapped_source),
-            "shape_mismatch": [
-                {"source": s, "target": t, "source_shape": a, "expected_shape": b}
-                for s, t, a, b in self.shape_mismatch
-            ],
-            "kept_from_config": list(self.kept_from_config),
-            "notes": list(self.notes),
-        }
-
-    def summary(self) -> str:
-        """A few lines for the terminal."""
-        lines = [
-            f"mapped assignments: {len(self.mapped)}",
-            f"unmapped source keys: {len(self.unmapped_source)}",
-            f"shape mismatches: {len(self.shape_mismatch)}",
-            f"target keys kept from the config: {len(self.kept_from_config)}",
-        ]
-        lines += [f"  mismatch {s} -> {t}: {a} vs {b}" for s, t, a, b in self.shape_mismatch[:10]]
-        reasons: dict[str, int] = {}
-        for r in self.unmapped_source.values():
-            reasons[r] = reasons.get(r, 0) + 1
-        lines += [f"  unmapped ({n}): {r}" for r, n in sorted(reasons.items())]
-        return "\n".join(lines)
-
-
-def load_source_state_dict(src: Mapping[str, Tensor] | str | os.PathLike[str]) -> dict[str, Tensor]:
-    """The authors' state dict from a file or a mapping (``model`` / ``state_dict``
-    wrappers and a ``module.`` prefix removed). Raises FileNotFoundError / ValueError."""
-    if isinstance(src, (str, os.PathLike)):
-        path = Path(src)
-        if not path.is_file():
-            raise FileNotFoundError(f"authors' weight file not found: {path}")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"cannot read {path} as a torch state dict: {exc}") from exc
-    else:
-        obj = src
-    for key in ("model", "state_dict"):
-        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
-            obj = obj[key]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError("the source is not a state dict of tensors")
-    return {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
-
-
-def build_target_model(cfg: Mapping[str, Any]) -> torch.nn.Module:
-    """CocoER from a net config (with or without ``_target_``), never downloading weights:
-    ``pretrained`` flags are switched off (local ``*weights_path`` files are honoured)."""
-    from cocoer.models import create_model
-
-    return create_model(cfg, pretrained=False)
-
-
-def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    except ImportError:  # pragma: no cover
-        pass
-    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in cfg.items()}
-
-
-# ---------------------------------------------------------------------------- rules
 Transform = Callable[[Tensor], Tensor]
 
 
 @dataclass(frozen=True)
-class _Rule:
+class Rule:
     """Target key (optionally one level slice of a stacked parameter) and a transform."""
 
     target: str
@@ -199,223 +126,347 @@ class _Rule:
     note: str = ""
 
 
-def _rule_for(key: str, fusion_d: int | None) -> _Rule | str:
-    """The rule of one source key, or the reason it is not mapped."""
-    m = re.match(r"^backbone\.(head|body|context)\.(\d+)\.(.+)$", key)
-    if m:
-        return _Rule(f"hfe.backbones.{_LEVEL[m[1]]}.features.{m[2]}.{m[3]}")
-    m = re.match(r"^(head|body|context)_proj\.(weight|bias)$", key)
-    if m:
-        squeeze = (lambda t: t.flatten(1)) if m[2] == "weight" else None
-        return _Rule(f"hfe.proj.{_LEVEL[m[1]]}.{m[2]}", transform=squeeze, note="1x1 conv")
-    m = re.match(r"^(encoder[123])\.(\d+)\.(.+)$", key)
-    if m:
-        blk = f"hfe.{_BLOCK_NAME[_ENCODER_LEVEL[m[1]]]}.{m[2]}"
-        names = {
-            "norm1": "norm_q",
-            "norm3": "norm_kv",
-            "norm2": "norm_mlp",
-            "cross_attn.linears.0": "attn.q",
-            "cross_attn.linears.3": "attn.out",
-            "feed_forward.w_1": "mlp.0",
-            "feed_forward.w_2": "mlp.3",
-        }
-        part, _, leaf = m[3].rpartition(".")
-        if part in names:
-            return _Rule(f"{blk}.{names[part]}.{leaf}")
-        if part in ("cross_attn.linears.1", "cross_attn.linears.2"):
-            return "merged into attn.kv"  # handled by the k/v concatenation below
-        return f"no rule for this part of an encoder block ({part})"
-    m = re.match(r"^cls_HFE_(ctx|body|head)\.(\d+)\.(weight|bias)$", key)
-    if m:
-        level, idx, leaf = _LEVEL[m[1]], m[2], m[3]
-        table = {
-            "1": {"weight": "levels.ffn0_weight", "bias": "levels.ffn0_bias"},
-            "3": {"weight": "levels.ln_weight", "bias": "levels.ln_bias"},
-            "4": {"weight": "levels.theta_weight", "bias": "levels.theta_bias"},
-        }
-        if idx in table:
-            return _Rule(table[idx][leaf], index=level)
-        return f"no rule for cls_HFE layer {idx}"
-    if key == "W.weight":
-        return _Rule("vi.W.weight")
-    m = re.match(r"^VI_ffn\.(\d+)\.(weight|bias)$", key)
-    if m:
-        target = {"1": "vi.ffn1_hidden.0", "3": "vi.ffn1_hidden.2", "5": "vi.ffn1_out"}
-        if m[1] in target:
-            return _Rule(f"{target[m[1]]}.{m[2]}")
-        return f"no rule for VI_ffn layer {m[1]}"
-    m = re.match(r"^cls_global_all\.(1|2|5|8)\.(weight|bias)$", key)
-    if m:
-        dst = {"1": "fusion.net.0", "2": "fusion.net.1", "5": "fusion.net.3", "8": "fusion.net.5"}
-        reorder = None
-        if fusion_d is not None and (m[1] == "1" or (m[1] == "2" and m[2] == "weight")):
-            reorder = _fusion_reorder(fusion_d)
-        return _Rule(
-            f"{dst[m[1]]}.{m[2]}",
-            transform=reorder,
-            note="inputs [h,b,c,t]->[c,b,h,t]" if reorder else "",
-        )
-    for pattern, reason in _UNUSED:
-        if re.match(pattern, key):
-            return reason
-    if key.startswith("en_pos."):
-        return "combined into hfe.pos.table"
-    return "no rule matches this key"
+def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return {k: (_plain(v) if isinstance(v, Mapping) else v) for k, v in cfg.items()}
 
 
+def offline_net_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The net config with every download / weight-file option off (weights come from the
+    converted state dict)."""
+    conf = copy.deepcopy(_plain(cfg))
+    conf.setdefault("_target_", "cocoer.models.cocoer.CocoER")
+    hfe, vi = conf.setdefault("hfe", {}), conf.setdefault("vi", {})
+    hfe["pretrained"], hfe["weights_path"] = False, None
+    vi["clip_pretrained"], vi["clip_weights_path"] = None, None
+    return conf
+
+
+def build_target_model(cfg: Mapping[str, Any]) -> torch.nn.Module:
+    """CocoER from a net config (with or without ``_target_``), never downloading weights
+    (the weights come from the converted state dict)."""
+    from cocoer.models import create_model
+
+    return create_model(offline_net_config(cfg), pretrained=False)
+
+
+def authors_switch_notes(cfg: Mapping[str, Any]) -> list[str]:
+    """One line per option of ``cfg`` that is not the authors' (see AUTHORS_SWITCHES)."""
+    conf, notes = _plain(cfg), []
+    for path, want in AUTHORS_SWITCHES.items():
+        node: Any = conf
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node != want:
+            value = "not set (the default)" if node is None else f"= {node!r}"
+            notes.append(f"model.net.{path} {value}, the authors' is {want!r}")
+    return notes
+
+
+# ---------------------------------------------------------------------------- rules
 def _fusion_reorder(d: int) -> Transform:
     """Reorder the last axis' four d-blocks from the authors' [h, b, c, t] to [c, b, h, t]."""
     perm = torch.cat([torch.arange(i * d, (i + 1) * d) for i in (2, 1, 0, 3)])
     return lambda t: t[..., perm]
 
 
-def convert_authors_state_dict(
-    state_dict_or_path: Mapping[str, Tensor] | str | os.PathLike[str], cfg: Mapping[str, Any]
-) -> tuple[dict[str, Tensor], ConversionReport]:
-    """Map the authors' weights onto CocoER built from ``cfg`` (a net config).
+def rule_for(key: str, target: Mapping[str, Tensor]) -> Rule | str:
+    """The rule of one GWT.pth key, or why it has none (``"unused: ..."``, ``"combined"``
+    for keys mapped jointly, anything else = unexplained)."""
+    m = re.match(r"^backbone\.(head|body|context)\.(\d+)\.(.+)$", key)
+    if m:
+        return Rule(f"hfe.backbones.{_LEVEL[m[1]]}.features.{m[2]}.{m[3]}")
+    m = re.match(r"^(head|body|context)_proj\.(weight|bias)$", key)
+    if m:
+        squeeze = (lambda t: t.flatten(1)) if m[2] == "weight" else None
+        return Rule(f"hfe.proj.{_LEVEL[m[1]]}.{m[2]}", transform=squeeze, note="1x1 conv")
+    m = re.match(r"^(encoder[123])\.(\d+)\.(.+)\.(weight|bias)$", key)
+    if m:
+        if m[3] in ("cross_attn.linears.1", "cross_attn.linears.2"):
+            return "combined"  # k; v -> attn.kv
+        if m[3] in _ENCODER_PARTS:
+            return Rule(f"hfe.{_ENCODER_BLOCK[m[1]]}.{m[2]}.{_ENCODER_PARTS[m[3]]}.{m[4]}")
+        return f"no rule for this part of an encoder block ({m[3]})"
+    m = re.match(r"^ln_after\.(weight|bias)$", key)
+    if m:
+        return Rule(f"hfe.ln_after.{m[1]}", note="shared by the three levels")
+    m = re.match(r"^cls_HFE_(ctx|body|head)\.(1|3|4)\.(weight|bias)$", key)
+    if m:
+        name = _FFN0[m[2]][0 if m[3] == "weight" else 1]
+        return Rule(f"levels.{name}", index=_LEVEL[m[1]])
+    if key == "W.weight":
+        return Rule("vi.W.weight")
+    m = re.match(r"^VI_ffn\.(1|3|5)\.(weight|bias)$", key)
+    if m:
+        return Rule(f"{_VI_FFN[m[1]]}.{m[2]}")
+    m = re.match(r"^cls_global_all\.([124578])\.(weight|bias)$", key)
+    if m:
+        return _fusion_rule(m[1], m[2], target)
+    if key in ("en_pos.col_embed.weight", "en_pos.row_embed.weight"):
+        return "combined"
+    for pattern, reason in _UNUSED:
+        if re.match(pattern, key):
+            return f"unused: {reason}"
+    return "no rule matches this key"
 
-    Returns:
-        ``(state_dict, report)``: a COMPLETE state dict of :class:`CocoER` (keys without the
-        Lightning ``net.`` prefix) in which every target the source could fill is filled and
-        the rest keeps the value of the model built from ``cfg``; the report lists both
-        sides (see :class:`ConversionReport`).
-    """
-    src = load_source_state_dict(state_dict_or_path)
-    model = build_target_model(cfg)
-    target = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    filled: dict[str, set[int] | None] = {}  # key -> filled level slices (None = whole)
-    report = ConversionReport(notes=list(SEMANTIC_NOTES))
-    fusion_w = target.get("fusion.net.1.weight")
-    fusion_d = int(fusion_w.shape[0]) if fusion_w is not None else None
 
-    def assign(src_key: str, rule: _Rule, value: Tensor) -> None:
-        if rule.target not in target:
-            report.unmapped_source[src_key] = f"no target key {rule.target} in this config"
+def _fusion_rule(idx: str, leaf: str, target: Mapping[str, Tensor]) -> Rule | str:
+    authors_style = "fusion.net.8.weight" in target
+    if not authors_style and idx not in _FUSION_COCOER:
+        return "dropped: FFN2 has no LayerNorm here (model.net.fusion_style is not 'authors')"
+    dst = idx if authors_style else _FUSION_COCOER[idx]
+    d = int(target["levels.ln_weight"].shape[-1]) if "levels.ln_weight" in target else 0
+    reorder = idx == "1" or (idx == "2" and leaf == "weight")
+    return Rule(
+        f"fusion.net.{dst}.{leaf}",
+        transform=_fusion_reorder(d) if reorder and d else None,
+        note="inputs [h,b,c,t] -> [c,b,h,t]" if reorder else "",
+    )
+
+
+# ---------------------------------------------------------------------------- conversion
+@dataclass
+class _Assigner:
+    """Writes source tensors into the target state dict and records it in the report."""
+
+    target: dict[str, Tensor]
+    report: ConversionReport
+    filled: dict[str, set[int] | None] = field(default_factory=dict)
+
+    def __call__(self, src_key: str, rule: Rule, value: Tensor) -> None:
+        if rule.target not in self.target:
+            self.report.dropped[src_key] = (
+                f"the target config has no {rule.target}: its option is not the authors'"
+            )
             return
         value = rule.transform(value) if rule.transform is not None else value
-        dst = target[rule.target]
+        dst = self.target[rule.target]
         expected = dst[rule.index] if rule.index is not None else dst
         if tuple(value.shape) != tuple(expected.shape):
-            report.shape_mismatch.append(
+            self.report.shape_mismatch.append(
                 (src_key, rule.target, list(value.shape), list(expected.shape))
             )
             return
         if rule.index is None:
-            target[rule.target] = value.to(dst.dtype).clone()
-            filled[rule.target] = None
+            self.target[rule.target] = value.to(dst.dtype).contiguous()
+            self.filled[rule.target] = None
         else:
             dst[rule.index] = value.to(dst.dtype)
-            slices = filled.setdefault(rule.target, set())
+            slices = self.filled.setdefault(rule.target, set())
             if slices is not None:
                 slices.add(rule.index)
         where = rule.target + (f"[{rule.index}]" if rule.index is not None else "")
-        report.mapped.append((src_key, where, rule.note))
+        self.report.mapped.append((src_key, where, rule.note))
 
+
+def _map_gwt(src: Mapping[str, Tensor], put: _Assigner) -> None:
+    """Every GWT.pth key: by rule, jointly (k;v, position table), or reported."""
     for key, value in src.items():
-        rule = _rule_for(key, fusion_d)
-        if isinstance(rule, str):
-            if rule not in ("merged into attn.kv", "combined into hfe.pos.table"):
-                report.unmapped_source[key] = rule
-            continue
-        assign(key, rule, value)
-
-    # attn.kv = [k rows; v rows] from linears.1 (k) and linears.2 (v)
-    for key in sorted(src):
+        rule = rule_for(key, put.target)
+        if isinstance(rule, Rule):
+            put(key, rule, value)
+        elif rule.startswith("unused: "):
+            put.report.unused[key] = rule[len("unused: ") :]
+        elif rule.startswith("dropped: "):
+            put.report.dropped[key] = rule[len("dropped: ") :]
+        elif rule != "combined":
+            put.report.unexplained[key] = rule
+    for key in sorted(src):  # attn.kv = [k rows; v rows]
         m = re.match(r"^(encoder[123])\.(\d+)\.cross_attn\.linears\.1\.(weight|bias)$", key)
-        if not m:
-            continue
-        v_key = key.replace("linears.1", "linears.2")
-        blk = f"hfe.{_BLOCK_NAME[_ENCODER_LEVEL[m[1]]]}.{m[2]}"
-        if v_key not in src:
-            report.unmapped_source[key] = f"its value projection {v_key} is missing"
-            continue
-        assign(
-            f"{key} + {v_key}", _Rule(f"{blk}.attn.kv.{m[3]}"), torch.cat([src[key], src[v_key]])
-        )
-    for key in src:  # a value projection without its key projection
-        if (
-            re.search(r"cross_attn\.linears\.2\.", key)
-            and key.replace("linears.2", "linears.1") not in src
-        ):
-            report.unmapped_source[key] = "its key projection (linears.1) is missing"
+        if m:
+            v_key = key.replace("linears.1", "linears.2")
+            if v_key not in src:
+                put.report.unexplained[key] = f"its value projection {v_key} is missing"
+                continue
+            target = f"hfe.{_ENCODER_BLOCK[m[1]]}.{m[2]}.attn.kv.{m[3]}"
+            put(f"{key} + {v_key}", Rule(target), torch.cat([src[key], src[v_key]]))
+        elif ".cross_attn.linears.2." in key and key.replace("linears.2", "linears.1") not in src:
+            put.report.unexplained[key] = "its key projection (linears.1) is missing"
+    _map_position(src, put)
 
-    # position table [1, d_h, gh, gw]: channels = [col_embed[x]; row_embed[y]]
+
+def _map_position(src: Mapping[str, Tensor], put: _Assigner) -> None:
+    """hfe.pos.table [1, d_h, gh, gw]: channels = [col_embed[x]; row_embed[y]]."""
     col, row = src.get("en_pos.col_embed.weight"), src.get("en_pos.row_embed.weight")
-    if col is not None and row is not None and "hfe.pos.table" in target:
-        _, d_h, gh, gw = target["hfe.pos.table"].shape
-        if col.shape[0] >= gw and row.shape[0] >= gh and col.shape[1] + row.shape[1] == d_h:
-            table = torch.cat(
-                [
-                    col[:gw].T.unsqueeze(1).expand(-1, gh, -1),
-                    row[:gh].T.unsqueeze(2).expand(-1, -1, gw),
-                ]
-            ).unsqueeze(0)
-            target["hfe.pos.table"] = table.to(target["hfe.pos.table"].dtype).contiguous()
-            filled["hfe.pos.table"] = None
-            report.mapped.append(
-                ("en_pos.col_embed.weight + en_pos.row_embed.weight", "hfe.pos.table", "")
-            )
-        else:
-            report.shape_mismatch.append(
-                (
-                    "en_pos.col_embed.weight + en_pos.row_embed.weight",
-                    "hfe.pos.table",
-                    [*col.shape, *row.shape],
-                    list(target["hfe.pos.table"].shape),
-                )
-            )
-    elif col is not None or row is not None:
+    names = "en_pos.col_embed.weight + en_pos.row_embed.weight"
+    if col is None or row is None:
         for k in ("en_pos.col_embed.weight", "en_pos.row_embed.weight"):
             if k in src:
-                report.unmapped_source[k] = "needs both en_pos.col_embed and en_pos.row_embed"
+                put.report.unexplained[k] = "needs both en_pos.col_embed and en_pos.row_embed"
+        return
+    if "hfe.pos.table" not in put.target:
+        put.report.dropped[names] = "the target has no hfe.pos.table"
+        return
+    _, d_h, gh, gw = put.target["hfe.pos.table"].shape
+    if col.shape[0] < gw or row.shape[0] < gh or col.shape[1] + row.shape[1] != d_h:
+        shapes = [*col.shape, *row.shape]
+        put.report.shape_mismatch.append((names, "hfe.pos.table", shapes, [1, d_h, gh, gw]))
+        return
+    table = torch.cat(
+        [col[:gw].T.unsqueeze(1).expand(-1, gh, -1), row[:gh].T.unsqueeze(2).expand(-1, -1, gw)]
+    ).unsqueeze(0)
+    put(names, Rule("hfe.pos.table", note="[col_embed; row_embed] grid"), table)
 
+
+def _map_vi_weights(w_src: Mapping[str, Tensor], gwt: Mapping[str, Tensor], put: _Assigner) -> None:
+    """w.pth: its W.weight when GWT.pth has none; else compared (GWT.pth's wins)."""
+    for key, value in w_src.items():
+        name = f"w.pth:{key}"
+        if key != "W.weight":
+            put.report.unused[name] = "the V-I pre-alignment file: only W.weight is used"
+        elif "W.weight" not in gwt:
+            put(name, Rule("vi.W.weight"), value)
+        else:
+            same = value.shape == gwt["W.weight"].shape and torch.equal(
+                value.float(), gwt["W.weight"].float()
+            )
+            put.report.unused[name] = (
+                "GWT.pth's W.weight is used (the authors' load_state_dict overwrites w.pth's); "
+                + ("the two are equal" if same else "THE TWO DIFFER")
+            )
+
+
+def _map_clip(clip: Mapping[str, Tensor], put: _Assigner) -> None:
+    """OpenAI / open_clip CLIP keys -> vi.clip.<key>."""
+    for key, value in clip.items():
+        name = f"clip:{key}"
+        if key in _CLIP_META:
+            put.report.unused[name] = "metadata of OpenAI's archive, not a weight"
+        elif key.endswith("attn_mask") and f"vi.clip.{key}" not in put.target:
+            put.report.unused[name] = "causal attention mask (open_clip builds its own)"
+        elif f"vi.clip.{key}" in put.target:
+            put(name, Rule(f"vi.clip.{key}"), value)
+        else:
+            put.report.unexplained[name] = "not a key of the configured CLIP (vi.clip_name)"
+
+
+def convert_authors(
+    gwt: Mapping[str, Tensor] | str | os.PathLike[str],
+    cfg: Mapping[str, Any],
+    clip_weights: Mapping[str, Tensor] | str | os.PathLike[str] | None = None,
+    vi_weights: Mapping[str, Tensor] | str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, Tensor], ConversionReport]:
+    """Map the authors' GWT.pth (+ OpenAI's CLIP RN50, + w.pth) onto CocoER built from ``cfg``.
+
+    Args:
+        gwt / clip_weights / vi_weights: state dicts or files (read safely, see
+            :mod:`cocoer.weight_files`).
+        cfg: the net config (``model.net`` of a preset).
+    Returns:
+        ``(state_dict, report)``: a complete CocoER state dict (no ``net.`` prefix): every
+        target the sources fill is filled, the rest keeps the value of the model built from
+        ``cfg`` (listed in ``report.kept_from_config``).
+    """
+    read = lambda s: read_state_dict(s) if isinstance(s, (str, os.PathLike)) else dict(s)
+    src = read(gwt)
+    model = build_target_model(cfg)
+    target = dict(model.state_dict())  # detached; the model is discarded afterwards
+    notes = authors_switch_notes(cfg)
+    if notes:
+        notes.append("so the converted model is not numerically equal to the authors'")
+    report = ConversionReport(notes=notes)
+    put = _Assigner(target, report)
+    _map_gwt(src, put)
+    if vi_weights is not None:
+        _map_vi_weights(read(vi_weights), src, put)
+    if clip_weights is not None:
+        _map_clip(read(clip_weights), put)
+    if any(k.startswith("vi.clip.") for k in put.filled):
+        clip_name = str(_plain(cfg).get("vi", {}).get("clip_name", "RN50"))
+        _refresh_text_embeddings(model, target, clip_name)
+        put.filled["vi.text_embeddings"] = None
+        report.mapped.append(("(CLIP text tower)", "vi.text_embeddings", "recomputed"))
     for key in target:
-        got = filled.get(key, "absent")
+        got = put.filled.get(key, "absent")
         if got == "absent":
-            report.kept_from_config.append(key)
+            report.kept_from_config[key] = _kept_reason(key)
         elif isinstance(got, set) and len(got) < target[key].shape[0]:
             missing = sorted(set(range(target[key].shape[0])) - got)
-            report.kept_from_config.append(f"{key} (level slices {missing})")
-    if any(k.startswith("vi.clip.") for k in report.kept_from_config):
-        report.notes.append(
-            "CLIP weights are not in the authors' file: they come from the config "
-            "(set vi.clip_weights_path to OpenAI's RN50 file)"
-        )
+            report.kept_from_config[key] = f"level slices {missing} not in the source"
     return target, report
+
+
+def _kept_reason(key: str) -> str:
+    if key.startswith("vi.clip.") or key == "vi.text_embeddings":
+        return "CLIP is not in GWT.pth: give OpenAI's RN50 file (--clip-weights); RANDOM now"
+    return "not in the source: keeps the config's initial value"
+
+
+def _refresh_text_embeddings(
+    model: torch.nn.Module, target: dict[str, Tensor], clip_name: str
+) -> None:
+    """vi.text_embeddings from the converted CLIP (the prompts of VIModule)."""
+    import open_clip
+
+    from cocoer.models.vi import PROMPT_TEMPLATE
+
+    vi: Any = model.vi  # type: ignore[union-attr]
+    clip_state = {k[len("vi.clip.") :]: v for k, v in target.items() if k.startswith("vi.clip.")}
+    vi.clip.load_state_dict(clip_state, strict=True)
+    tokenizer = open_clip.get_tokenizer(clip_name)
+    prompts = [PROMPT_TEMPLATE.format(c.lower()) for c in model.class_names]  # type: ignore[union-attr]
+    with torch.no_grad():
+        w = vi.clip.encode_text(tokenizer(prompts), normalize=True).float()
+    target["vi.text_embeddings"] = w.to(target["vi.text_embeddings"].dtype)
+
+
+def lit_hyperparameters(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``hyper_parameters`` a :class:`CocoERLitModule` built from ``model_cfg`` saves
+    (every argument of its constructor, defaults filled in), as plain containers."""
+    import inspect
+
+    from cocoer.lit_module import CocoERLitModule
+
+    conf = _plain(model_cfg)
+    if "net" not in conf:
+        conf = {"net": conf}
+    conf["net"], conf["init_from"] = offline_net_config(conf["net"]), None
+    params = inspect.signature(CocoERLitModule.__init__).parameters
+    hp = {n: conf.get(n, p.default) for n, p in params.items() if n != "self"}
+    hp.update({k: hp[k] or {} for k in ("loss", "optimizer", "scheduler")})
+    hp["freeze_levels"] = list(hp["freeze_levels"] or [])
+    return _plain(hp)
 
 
 def save_converted_checkpoint(
     state_dict: Mapping[str, Tensor],
-    cfg: Mapping[str, Any],
+    model_cfg: Mapping[str, Any],
     path: str | os.PathLike[str],
     report: ConversionReport | None = None,
     thresholds: float | None = None,
 ) -> Path:
-    """Write a checkpoint that ``CocoERLitModule.load_from_checkpoint`` (and
-    ``cocoer-infer --ckpt``) reads: the converted weights, the net config, and per-class
-    thresholds (default: the authors' demo value 0.26 for multi-label, as the authors'
-    weights come with no calibration)."""
+    """Write a checkpoint that ``cocoer-infer``, ``cocoer-eval`` and ``model.init_from`` read.
+
+    The Lightning checkpoint of :class:`~cocoer.lit_module.CocoERLitModule` (``net.*``
+    weights and the per-class ``thresholds``), written without building the module again.
+
+    Args:
+        state_dict: a complete CocoER state dict (from :func:`convert_authors`).
+        model_cfg: the LightningModule config (``model`` of a preset: ``net``, ``loss``, ...)
+            or a bare net config. Hyper-parameters are stored as plain containers only.
+        thresholds: per-class decision threshold (default: the authors' demo value 0.26
+            for multi-label, as the authors' weights come with no calibration).
+    """
     import lightning
 
     from cocoer.infer.thresholds import DEMO_FINAL
-    from cocoer.lit_module import CocoERLitModule
 
-    conf = _plain(cfg)
-    build_conf = copy.deepcopy(conf)
-    build_conf.setdefault("hfe", {})["pretrained"] = False
-    build_conf.setdefault("vi", {})["clip_pretrained"] = None
-    module = CocoERLitModule(net=build_conf)
-    module.net.load_state_dict(dict(state_dict), strict=True)
-    k = module.net.num_classes
-    module.thresholds.copy_(torch.full((k,), DEMO_FINAL if thresholds is None else thresholds))
+    hp = lit_hyperparameters(model_cfg)
+    k = int(hp["net"]["num_classes"])
+    weights = {f"net.{key}": value.detach().contiguous() for key, value in state_dict.items()}
+    weights["thresholds"] = torch.full((k,), DEMO_FINAL if thresholds is None else thresholds)
     ckpt = {
-        "state_dict": module.state_dict(),
-        "hyper_parameters": dict(module.hparams),
+        "state_dict": weights,
+        "hyper_parameters": hp,
         "pytorch-lightning_version": lightning.__version__,
         "cocoer_conversion": report.to_json() if report is not None else None,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
     return path

@@ -2,7 +2,7 @@
 
     cocoer-infer photo.jpg folder/ clip.mp4 --ckpt model.ckpt --out outputs/
     cocoer-infer 0 --ckpt model.ckpt --max-frames 100          # webcam 0
-    cocoer-infer --convert GWT.pth --net-config net.yaml --out converted.ckpt
+    cocoer-infer --convert GWT.pth --preset authors_demo --out converted.ckpt  # = cocoer-convert
 
 Per image: ``<out>/<stem>.json`` and ``<out>/<stem>_annotated.jpg`` (+ ``--saliency``
 figures, ``--vlm`` exports); per video: ``<out>/<stem>.jsonl`` and
@@ -45,64 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=None, help="stop videos after N frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--quiet", action="store_true", help="no per-image summary")
-    conv = p.add_argument_group("conversion of the authors' weights (--convert)")
-    conv.add_argument("--convert", metavar="WEIGHTS", help="authors' model_GWT weight file")
-    conv.add_argument(
-        "--net-config",
-        help="net config of the target: a YAML file (the `net` node of a model config, or a "
-        "full config with model.net) or a .ckpt to copy it from; default: the authors' shapes",
-    )
-    conv.add_argument("--clip-weights", help="local CLIP RN50 weights for the converted model")
+    conv = p.add_argument_group("conversion of the authors' weights (--convert = cocoer-convert)")
+    conv.add_argument("--convert", metavar="WEIGHTS", help="authors' GWT.pth")
+    conv.add_argument("--preset", choices=("authors_eval", "authors_demo"), default="authors_demo")
+    conv.add_argument("--clip-weights", help="OpenAI's CLIP RN50 file (RN50.pt)")
+    conv.add_argument("--vi-weights", help="the authors' VI_weights/w.pth")
     return p
 
 
-def _load_net_config(spec: str | None) -> dict:
-    """The target net config for --convert."""
-    import copy
-
-    from omegaconf import OmegaConf
-
-    from cocoer.convert import AUTHORS_NET_OVERRIDES
-
-    if spec is None:
-        conf = copy.deepcopy(AUTHORS_NET_OVERRIDES)
-        conf.update({"num_classes": 26, "multi_label": True})
-        conf["hfe"].update({"pretrained": False, "d_h": 256})
-        return conf
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"net config not found: {path}")
-    if path.suffix == ".ckpt":
-        import torch
-
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        try:
-            return dict(ckpt["hyper_parameters"]["net"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: no hyper_parameters.net in this checkpoint") from exc
-    loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    if isinstance(loaded, dict) and "model" in loaded and "net" in loaded["model"]:
-        loaded = loaded["model"]["net"]
-    elif isinstance(loaded, dict) and "net" in loaded:
-        loaded = loaded["net"]
-    if not isinstance(loaded, dict) or "num_classes" not in loaded:
-        raise ValueError(f"{path}: expected a net config with num_classes")
-    return loaded
-
-
 def run_convert(args: argparse.Namespace) -> int:
-    from cocoer.convert import convert_authors_state_dict, save_converted_checkpoint
+    """``cocoer-convert`` (see :mod:`cocoer.cli.convert`) with this command's arguments."""
+    from cocoer.cli import convert
 
-    cfg = _load_net_config(args.net_config)
-    if args.clip_weights:
-        cfg.setdefault("vi", {})["clip_weights_path"] = args.clip_weights
-    state, report = convert_authors_state_dict(args.convert, cfg)
     out = Path(args.out if args.out.endswith(".ckpt") else str(Path(args.out) / "converted.ckpt"))
-    save_converted_checkpoint(state, cfg, out, report)
-    out.with_suffix(".report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
-    print(report.summary())
-    print(f"wrote {out} and {out.with_suffix('.report.json')}")
-    return 0 if report.ok else 1
+    argv = [args.convert, "--out", str(out), "--preset", args.preset]
+    argv += ["--report", str(out.with_suffix(".report.json"))]
+    for flag, value in (("--clip-weights", args.clip_weights), ("--vi-weights", args.vi_weights)):
+        if value:
+            argv += [flag, value]
+    return convert.run(convert.parse_args(argv))
 
 
 def run_inference(args: argparse.Namespace) -> int:
