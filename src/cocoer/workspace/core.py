@@ -58,8 +58,18 @@ def gram_matrix(g: Tensor, z: Tensor) -> Tensor:
 
 
 def exclusion_order(f: Tensor) -> Tensor:
-    """Levels by decreasing loss (ties: the first level in c, b, h order goes first)."""
-    return torch.sort(f, dim=-1, descending=True, stable=True).indices
+    """Levels by decreasing loss (ties: the first level in c, b, h order goes first).
+
+    f [B, q] -> [B, q], the same as a stable descending sort, written as ranks (level i goes
+    after every j with f_j > f_i, and after an equal f_j with j < i) so that it exports to
+    ONNX (no stable sort there).
+    """
+    q = f.shape[-1]
+    idx = torch.arange(q, device=f.device)
+    f_i, f_j = f.unsqueeze(-1), f.unsqueeze(-2)  # [B, q(i), 1], [B, 1, q(j)]
+    before = (f_j > f_i) | ((f_j == f_i) & (idx.view(1, q) < idx.view(q, 1)))  # j before i
+    rank = before.sum(-1)  # [B, q]: position of level i in the sequence
+    return (rank.unsqueeze(-1) == idx).to(torch.int32).argmax(1)  # [B, q]: level at r
 
 
 def competition(K: Tensor, f: Tensor, method: str = "closed_form") -> tuple[Tensor, Tensor, Tensor]:
