@@ -13,8 +13,8 @@ from tqdm import tqdm
 
 from cocoer.data.records import BadSampleError
 from cocoer.infer.draw import annotate, save_rgb
+from cocoer.infer.engine import Engine, to_rgb_image
 from cocoer.infer.inputs import InputFailure, OutputNamer
-from cocoer.infer.predictor import Predictor, to_rgb_image
 from cocoer.infer.results import ImageResult
 
 
@@ -48,7 +48,7 @@ class RunReport:
 
 
 def process_image(
-    predictor: Predictor,
+    predictor: Engine,
     path: Path,
     out_dir: Path,
     stem: str,
@@ -71,7 +71,11 @@ def process_image(
         num_persons=len(result.persons),
     )
     if saliency and result.persons:
+        from cocoer.infer.predictor import Predictor
         from cocoer.interpret.saliency import saliency_for_result
+
+        if not isinstance(predictor, Predictor):
+            raise ValueError("saliency figures need the PyTorch engine (--ckpt), not --onnx")
 
         outputs.saliency = saliency_for_result(predictor, image, result, out_dir, stem)
     if vlm and result.persons:
@@ -92,7 +96,7 @@ def process_image(
 
 
 def run_images(
-    predictor: Predictor,
+    predictor: Engine,
     paths: list[Path],
     out_dir: Path,
     saliency: bool = False,
