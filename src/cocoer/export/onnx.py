@@ -30,13 +30,12 @@ import torch
 from torch import Tensor, nn
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD, LEVELS
+from cocoer.export import DEFAULT_OPSET
 from cocoer.export.loading import load_checkpoint_weights_only
 from cocoer.infer.thresholds import DEMO_FINAL, DEMO_LEVEL, DEMO_VI, UNCALIBRATED_LEVEL
 from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import LevelMappings
 
-#: Opset written by default (the dynamo exporter's floor; ONNX Runtime >= 1.14 runs it).
-DEFAULT_OPSET = 18
 #: Layout version of the metadata written below.
 METADATA_VERSION = 1
 #: protobuf's limit: larger models keep their weights in ``<out>.data`` next to the file.
