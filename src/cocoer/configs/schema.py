@@ -15,11 +15,22 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
+from cocoer.data.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS, PreprocessConfig
 from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
-from cocoer.models.heads import MAPPINGS
-from cocoer.models.vi import VI_FEATURES
-from cocoer.workspace import QP_METHODS, UPDATE_TYPES
+from cocoer.models.heads import FUSION_STYLES, INPUT_ACTIVATIONS, MAPPINGS
+from cocoer.models.hfe import (
+    ATTN_VALUES,
+    BOX_QUANTIZATIONS,
+    KV_SOURCES,
+    LN_AFTER,
+    MLP_ACTIVATIONS,
+    POS_INJECTIONS,
+    POS_SAMPLINGS,
+)
+from cocoer.models.norms import BACKBONE_NORMS
+from cocoer.models.vi import CLIP_INPUTS, CLIP_PRECISIONS, VI_FEATURES, VI_INPUT_ACTIVATIONS
+from cocoer.workspace import INNER_PARAMS, QP_METHODS, TIE_BREAKS, UPDATE_TYPES
 
 
 @dataclass
@@ -36,6 +47,14 @@ class HFEConfig:
     depth: int = 1
     dropout: float = 0.0
     tiny_width: int = 16
+    # the authors' released code (docs/method.md section 9); defaults: the paper's method
+    backbone_norm: str = "running"  # running | per_sample (M2)
+    pos_sampling: str = "cocoer"  # cocoer | authors (M5)
+    pos_injection: str = "tokens"  # tokens | qk (M6)
+    attn_value: str = "normed"  # normed | raw (M7)
+    kv_source: str = "updated"  # updated | initial (M8)
+    mlp_activation: str = "gelu"  # gelu | silu (M10)
+    ln_after: str = "none"  # none | shared (M13)
 
 
 @dataclass
@@ -46,6 +65,9 @@ class VIConfig:
     tau: float = 0.3
     feature: str = "product"
     hidden_ratio: float = 0.25
+    clip_input: str = "renormalize"  # renormalize | passthrough (V2)
+    input_activation: str = "none"  # none | gelu (V6)
+    clip_precision: str = "fp32"  # fp32 | fp16 (V3; CUDA only, the CPU stays fp32)
 
 
 @dataclass
@@ -55,6 +77,8 @@ class WorkspaceConfig:
     delta_scale: float = 1.0
     inner_lr: float = 1.0
     sample_weights: str = "pseudo"
+    inner_params: str = "all"  # all | linear (W5)
+    tie_break: str = "context_first"  # context_first | head_first (W2)
 
 
 @dataclass
@@ -69,6 +93,10 @@ class NetConfig:
     hfe: HFEConfig = field(default_factory=HFEConfig)
     vi: VIConfig = field(default_factory=VIConfig)
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    level_input_activation: str = "none"  # none | gelu (M14)
+    fusion_style: str = "cocoer"  # cocoer | authors (F2/F3)
+    box_quantization: str = "none"  # none | int224 (P6)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # P1, P5
 
 
 @dataclass
@@ -116,6 +144,36 @@ def _fail(msg: str) -> None:
     raise ValueError(f"invalid config: {msg}")
 
 
+#: the options that reproduce the authors' released code: (path under model.net, choices)
+AUTHORS_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("hfe.backbone_norm", BACKBONE_NORMS),
+    ("hfe.pos_sampling", POS_SAMPLINGS),
+    ("hfe.pos_injection", POS_INJECTIONS),
+    ("hfe.attn_value", ATTN_VALUES),
+    ("hfe.kv_source", KV_SOURCES),
+    ("hfe.mlp_activation", MLP_ACTIVATIONS),
+    ("hfe.ln_after", LN_AFTER),
+    ("level_input_activation", INPUT_ACTIVATIONS),
+    ("vi.clip_input", CLIP_INPUTS),
+    ("vi.input_activation", VI_INPUT_ACTIVATIONS),
+    ("vi.clip_precision", CLIP_PRECISIONS),
+    ("fusion_style", FUSION_STYLES),
+    ("workspace.inner_params", INNER_PARAMS),
+    ("workspace.tie_break", TIE_BREAKS),
+    ("box_quantization", BOX_QUANTIZATIONS),
+    ("preprocess.channel_order", CHANNEL_ORDERS),
+    ("preprocess.box_rounding", BOX_ROUNDINGS),
+)
+
+
+def _validate_authors_options(net: DictConfig) -> None:
+    """Each of :data:`AUTHORS_OPTIONS` has one of its values (absent: the default)."""
+    for path, choices in AUTHORS_OPTIONS:
+        value = OmegaConf.select(net, path, default=None)
+        if value is not None and value not in choices:
+            _fail(f"model.net.{path} = {value!r}; choose one of {choices}")
+
+
 def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
     """Cross-field checks of a composed config; raises ValueError with a clear message.
 
@@ -156,6 +214,7 @@ def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
         _fail(f"model.net.vi.tau = {net.vi.tau} must be in (0, 1)")
     if net.vi.feature not in VI_FEATURES:
         _fail(f"model.net.vi.feature = {net.vi.feature!r}; choose one of {VI_FEATURES}")
+    _validate_authors_options(net)
     ws = net.workspace
     if ws.qp_method not in QP_METHODS:
         _fail(f"model.net.workspace.qp_method = {ws.qp_method!r}; choose one of {QP_METHODS}")

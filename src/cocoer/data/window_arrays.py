@@ -15,6 +15,7 @@ from PIL import Image
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
 from cocoer.data.image_io import to_rgb
+from cocoer.data.preprocess import PreprocessConfig, authors_crop_boxes, authors_model_box
 from cocoer.data.records import BBox
 
 MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(3, 1, 1)
@@ -92,10 +93,44 @@ def normalize_array(window: np.ndarray) -> np.ndarray:
     return (x - MEAN) / STD
 
 
+def raw_windows_array(
+    image: Image.Image,
+    body_box: BBox,
+    head_box: BBox,
+    image_size: int,
+    preprocess: PreprocessConfig | None = None,
+) -> dict[str, np.ndarray]:
+    """Un-normalised inference windows with the model's preprocessing choices applied
+    (:mod:`cocoer.data.preprocess`: channel order, box rounding); see
+    :func:`cocoer.data.windows.make_windows`."""
+    pre = preprocess or PreprocessConfig()
+    model_boxes = None
+    if pre.box_rounding == "authors":
+        if image.mode != "RGB":
+            image = to_rgb(image)
+        w, h = image.size
+        body_int, head_int = authors_crop_boxes(body_box, head_box, w, h)
+        body_box, head_box = body_int, head_int
+        model_boxes = {
+            "body_box": authors_model_box(body_int, w, h, image_size),
+            "head_box": authors_model_box(head_int, w, h, image_size),
+        }
+    raw = crop_windows_array(image, body_box, head_box, image_size)
+    if model_boxes is not None:
+        raw.update({k: np.asarray(v, dtype=np.float32) for k, v in model_boxes.items()})
+    if pre.channel_order == "bgr":
+        raw.update({k: np.ascontiguousarray(raw[k][::-1]) for k in ("context", "body", "head")})
+    return raw
+
+
 def make_windows_array(
-    image: Image.Image, body_box: BBox, head_box: BBox, image_size: int
+    image: Image.Image,
+    body_box: BBox,
+    head_box: BBox,
+    image_size: int,
+    preprocess: PreprocessConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """Deterministic model input for one person as float32 arrays (see
     :func:`cocoer.data.windows.make_windows`, which returns the same numbers as tensors)."""
-    raw = crop_windows_array(image, body_box, head_box, image_size)
+    raw = raw_windows_array(image, body_box, head_box, image_size, preprocess)
     return {k: (normalize_array(v) if v.ndim == 3 else v) for k, v in raw.items()}

@@ -15,8 +15,9 @@ from PIL import Image
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
 from cocoer.data.image_io import DEFAULT_MAX_PIXELS, load_image, probe_image, to_rgb
+from cocoer.data.preprocess import PreprocessConfig
 from cocoer.data.records import BBox
-from cocoer.data.window_arrays import crop_windows_array
+from cocoer.data.window_arrays import crop_windows_array, raw_windows_array
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -63,7 +64,11 @@ def denormalize(window: torch.Tensor) -> torch.Tensor:
 
 
 def make_windows(
-    image: Image.Image, body_box: BBox, head_box: BBox, image_size: int
+    image: Image.Image,
+    body_box: BBox,
+    head_box: BBox,
+    image_size: int,
+    preprocess: PreprocessConfig | None = None,
 ) -> dict[str, torch.Tensor]:
     """Deterministic model input for one person.
 
@@ -72,11 +77,16 @@ def make_windows(
         body_box, head_box: pixel boxes in ``image``; clipped to the image, a degenerate box
             gets at least 1 px.
         image_size: S, the side of every window.
+        preprocess: the model's preprocessing choices (:mod:`cocoer.data.preprocess`;
+            default: RGB, float boxes).
 
     Returns:
         ``context``, ``body``, ``head``: float32 [3, S, S], ImageNet-normalised (context = whole
         image resized to S x S without keeping the aspect ratio; body/head = crops resized);
         ``body_box``, ``head_box``: float32 [4] = ``(x1/W, y1/H, x2/W, y2/H)`` clipped to [0, 1].
     """
-    raw = crop_windows(image, body_box, head_box, image_size)
-    return {k: (normalize(v) if v.dim() == 3 else v) for k, v in raw.items()}
+    raw = raw_windows_array(image, body_box, head_box, image_size, preprocess)
+    return {
+        k: (normalize(torch.from_numpy(v)) if v.ndim == 3 else torch.from_numpy(v))
+        for k, v in raw.items()
+    }

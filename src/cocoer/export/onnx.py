@@ -133,7 +133,8 @@ def build_metadata(
         },
         "cocoer.preprocessing": {
             "image_size": int(image_size),
-            "channel_order": "RGB",
+            "channel_order": net.preprocess.channel_order,
+            "box_rounding": net.preprocess.box_rounding,
             "layout": "NCHW",
             "scale": 1.0 / 255.0,
             "mean": list(IMAGENET_MEAN),

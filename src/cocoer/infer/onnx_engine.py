@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from cocoer.data.preprocess import PreprocessConfig
 from cocoer.data.window_arrays import make_windows_array
 from cocoer.detect import PersonDetection
 from cocoer.infer.decisions import OUTPUT_KEYS
@@ -108,7 +109,11 @@ class OnnxPredictor(Engine):
         self.meta = read_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
         self._names = [str(n) for n in self.meta["cocoer.class_names"]]
         self._multi_label = bool(self.meta["cocoer.multi_label"])
-        self.image_size = int(self.meta["cocoer.preprocessing"]["image_size"])
+        pre = self.meta["cocoer.preprocessing"]
+        self.image_size = int(pre["image_size"])
+        self.preprocess = PreprocessConfig.from_any(
+            {k: str(pre[k]).lower() for k in ("channel_order", "box_rounding") if k in pre}
+        )
         calibrated = (self.meta.get("cocoer.thresholds") or {}).get("calibrated")
         if calibrated is None or len(calibrated) != len(self._names):
             calibrated = [0.5] * len(self._names)
@@ -143,7 +148,8 @@ class OnnxPredictor(Engine):
         if not persons:
             raise ValueError("make_batch needs at least one person")
         size = self.image_size
-        items = [make_windows_array(image, p.body_box, p.head_box, size) for p in persons]
+        pre = self.preprocess  # the model's channel order / box rounding
+        items = [make_windows_array(image, p.body_box, p.head_box, size, pre) for p in persons]
         return {k: np.stack([it[k] for it in items]) for k in items[0]}
 
     def forward(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -151,7 +151,8 @@ class Predictor(Engine):
         if not persons:
             raise ValueError("make_batch needs at least one person")
         size = self.image_size
-        items = [make_windows(image, p.body_box, p.head_box, size) for p in persons]
+        pre = getattr(self.net, "preprocess", None)  # the model's channel order / box rounding
+        items = [make_windows(image, p.body_box, p.head_box, size, pre) for p in persons]
         return {k: torch.stack([it[k] for it in items]).to(self.device) for k in items[0]}
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
+from cocoer.data.preprocess import PreprocessConfig
 from cocoer.losses import LevelLoss
 from cocoer.models.heads import FusionHead, GenericLevelMappings, LevelMappings
 from cocoer.models.hfe import HFE
@@ -37,6 +38,15 @@ class CocoER(nn.Module):
             inner step) or ``mlp`` (deeper, per-sample autograd inner step; Fig. 3).
         hfe / vi / workspace: keyword arguments of :class:`HFE`, :class:`VIModule`,
             :class:`Workspace`.
+        level_input_activation: ``none`` or ``gelu`` (a GELU before FFN0's Linear, as the
+            authors' ``cls_HFE_*.0``; the inner step then uses |GELU(x)|^2).
+        fusion_style: ``cocoer`` or ``authors`` (FFN2 with a leading GELU and two more
+            LayerNorms, see :class:`FusionHead`).
+        box_quantization: ``none`` or ``int224``: body / head boxes rounded to integers of
+            the S x S frame before the position embedding (the authors' integer boxes).
+        preprocess: how inference windows are made for this model (channel order, box
+            rounding; :class:`cocoer.data.preprocess.PreprocessConfig`), kept as
+            ``self.preprocess`` and applied by ``cocoer-infer``.
     """
 
     def __init__(
@@ -50,6 +60,10 @@ class CocoER(nn.Module):
         hfe: Mapping[str, Any] | None = None,
         vi: Mapping[str, Any] | None = None,
         workspace: Mapping[str, Any] | None = None,
+        level_input_activation: str = "none",
+        fusion_style: str = "cocoer",
+        box_quantization: str = "none",
+        preprocess: Mapping[str, Any] | PreprocessConfig | None = None,
     ) -> None:
         super().__init__()
         self.num_classes, self.multi_label, self.d = num_classes, multi_label, d
@@ -61,15 +75,20 @@ class CocoER(nn.Module):
             raise ValueError(
                 f"loss {self.level_loss.kind!r} does not fit multi_label={multi_label}"
             )
-        self.hfe = HFE(**dict(hfe or {}))
+        self.preprocess = PreprocessConfig.from_any(preprocess)
+        self.hfe = HFE(**dict(hfe or {}), box_quantization=box_quantization)
         self.levels: LevelMappings | GenericLevelMappings
         if mapping == "fc":
-            self.levels = LevelMappings(3, self.hfe.out_dim, d, num_classes)
+            self.levels = LevelMappings(
+                3, self.hfe.out_dim, d, num_classes, input_activation=level_input_activation
+            )
         else:
-            self.levels = GenericLevelMappings(3, self.hfe.out_dim, d, num_classes, mapping)
+            self.levels = GenericLevelMappings(
+                3, self.hfe.out_dim, d, num_classes, mapping, level_input_activation
+            )
         self.vi = VIModule(self.class_names, d=d, multi_label=multi_label, **dict(vi or {}))
         self.workspace = Workspace(self.level_loss, **dict(workspace or {}))
-        self.fusion = FusionHead(d, num_classes)
+        self.fusion = FusionHead(d, num_classes, style=fusion_style)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Run the model on a batch of the data contract.

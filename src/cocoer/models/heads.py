@@ -5,6 +5,10 @@ every level is computed in one einsum: no loop over levels, none over samples.
 
 FFN0_m: x [B, N*d_h] -> Linear -> GELU -> LayerNorm -> z_m [B, d]
 theta_m: z_m -> l_m = W_m z_m + b_m  [B, k]
+
+Options of the authors' released code (docs/method.md section 9): ``input_activation=gelu``
+(a GELU before FFN0's Linear, M14), ``inner_step(params="linear")`` (the inner step moves the
+Linear only, W5) and the fusion head's ``style=authors`` (F2/F3).
 """
 
 from __future__ import annotations
@@ -17,14 +21,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LN_EPS = 1e-5
+INPUT_ACTIVATIONS = ("none", "gelu")
+INNER_PARAMS = ("all", "linear")
+FUSION_STYLES = ("cocoer", "authors")
+
+
+def _check(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
 
 
 @dataclass
 class FFN0Cache:
     """Intermediate values of FFN0 kept for the closed-form inner step.
 
-    x: [B, q, D_in] input; pre: [B, q, d] pre-activation; h_hat: [B, q, d] normalised
-    activation; sigma: [B, q, 1] LayerNorm standard deviation.
+    x: [B, q, D_in] input of FFN0's Linear (GELU(x) with ``input_activation=gelu``);
+    pre: [B, q, d] pre-activation; h_hat: [B, q, d] normalised activation;
+    sigma: [B, q, 1] LayerNorm standard deviation.
     """
 
     x: Tensor
@@ -56,11 +69,16 @@ class LevelMappings(nn.Module):
         in_dim: N * d_h, the flattened cross-level tokens.
         d: representation width.
         num_classes: k.
+        input_activation: ``none`` or ``gelu``: FFN0_m(x) = LN(GELU(W0 GELU(x) + b0)).
     """
 
-    def __init__(self, num_levels: int, in_dim: int, d: int, num_classes: int) -> None:
+    def __init__(
+        self, num_levels: int, in_dim: int, d: int, num_classes: int, input_activation: str = "none"
+    ) -> None:
         super().__init__()
+        _check("level_input_activation", input_activation, INPUT_ACTIVATIONS)
         self.num_levels, self.in_dim, self.d, self.num_classes = num_levels, in_dim, d, num_classes
+        self.input_activation = input_activation
         self.ffn0_weight = nn.Parameter(torch.empty(num_levels, d, in_dim))
         self.ffn0_bias = nn.Parameter(torch.empty(num_levels, d))
         self.ln_weight = nn.Parameter(torch.ones(num_levels, d))
@@ -78,6 +96,8 @@ class LevelMappings(nn.Module):
 
     def ffn0(self, x: Tensor) -> tuple[Tensor, FFN0Cache]:
         """z_m = LN(GELU(W0_m x_m + b0_m)).  x [B, q, D_in] -> z [B, q, d]."""
+        if self.input_activation == "gelu":
+            x = F.gelu(x)
         pre = torch.einsum("bqi,qoi->bqo", x, self.ffn0_weight) + self.ffn0_bias
         h_hat, sigma = layer_norm_stats(F.gelu(pre))
         z = h_hat * self.ln_weight + self.ln_bias
@@ -92,7 +112,7 @@ class LevelMappings(nn.Module):
         z, cache = self.ffn0(x)
         return z, self.predict(z), cache
 
-    def inner_step(self, cache: FFN0Cache, dz: Tensor, eta: float) -> Tensor:
+    def inner_step(self, cache: FFN0Cache, dz: Tensor, eta: float, params: str = "all") -> Tensor:
         """One gradient step of every FFN0_m parameter, per sample, in closed form.
 
         Given dz = d f_m / d z_m [B, q, d] (through the updated prediction layer), take
@@ -100,6 +120,7 @@ class LevelMappings(nn.Module):
         beta <- beta - eta dbeta for each sample's own loss and return FFN0's new output.
         For the linear layer the new pre-activation is pre - eta (|x|^2 + 1) d f / d pre,
         so no per-sample weight copies are made (METHOD.md section 4, coordination).
+        ``params="linear"``: only W0, b0 are stepped, the LayerNorm's gamma and beta stay.
 
         Returns:
             z_hat [B, q, d], the refined level representations.
@@ -120,6 +141,8 @@ class LevelMappings(nn.Module):
         x_sq = cache.x.square().sum(-1, keepdim=True)  # [B, q, 1]
         pre_new = cache.pre - eta * (x_sq + 1.0) * d_pre
         h_hat_new, _ = layer_norm_stats(F.gelu(pre_new))
+        if params == "linear":
+            return h_hat_new * gamma + self.ln_bias
         return h_hat_new * (gamma - eta * d_gamma) + (self.ln_bias - eta * d_beta)
 
 
@@ -153,9 +176,19 @@ class GenericLevelMappings(nn.Module):
     evaluation time, so run it with ``trainer.inference_mode=false``.
     """
 
-    def __init__(self, num_levels: int, in_dim: int, d: int, num_classes: int, kind: str) -> None:
+    def __init__(
+        self,
+        num_levels: int,
+        in_dim: int,
+        d: int,
+        num_classes: int,
+        kind: str,
+        input_activation: str = "none",
+    ) -> None:
         super().__init__()
+        _check("level_input_activation", input_activation, INPUT_ACTIVATIONS)
         self.num_levels, self.in_dim, self.d, self.num_classes = num_levels, in_dim, d, num_classes
+        self.input_activation = input_activation
         self.ffn0 = nn.ModuleList(build_ffn0(kind, in_dim, d) for _ in range(num_levels))
         self.theta_weight = nn.Parameter(torch.empty(num_levels, num_classes, d))
         self.theta_bias = nn.Parameter(torch.empty(num_levels, num_classes))
@@ -169,26 +202,41 @@ class GenericLevelMappings(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, FFN0Cache]:
         """x [B, q, D_in] -> (z [B, q, d], l [B, q, k], cache)."""
+        if self.input_activation == "gelu":
+            x = F.gelu(x)
         z = torch.stack([m(x[:, i]) for i, m in enumerate(self.ffn0)], 1)
         return z, self.predict(z), FFN0Cache(x=x)
 
-    def inner_step(self, cache: FFN0Cache, dz: Tensor, eta: float) -> Tensor:
-        """Per-sample SGD step of every FFN0_m parameter along J^T dz; returns z_hat [B,q,d]."""
+    def inner_step(self, cache: FFN0Cache, dz: Tensor, eta: float, params: str = "all") -> Tensor:
+        """Per-sample SGD step of FFN0_m's parameters along J^T dz; returns z_hat [B,q,d].
+
+        ``params="all"``: every parameter; ``"linear"``: the Linear layers' only.
+        """
         from torch.func import functional_call, grad, vmap
 
         out = []
         with torch.enable_grad():
             for i, module in enumerate(self.ffn0):  # over the 3 levels, not over samples
-                params: dict[str, Tensor] = dict(module.named_parameters())
+                weights: dict[str, Tensor] = dict(module.named_parameters())
+                stepped = {
+                    f"{n}.{k}"
+                    for n, sub in module.named_children()
+                    for k, _ in sub.named_parameters()
+                    if params == "all" or isinstance(sub, nn.Linear)
+                }
 
                 def inner(p: dict[str, Tensor], x: Tensor, g: Tensor, m: nn.Module = module):
                     return (functional_call(m, p, (x.unsqueeze(0),))[0] * g).sum()
 
                 def refined(
-                    x: Tensor, g: Tensor, p: dict[str, Tensor] = params, m: nn.Module = module
+                    x: Tensor,
+                    g: Tensor,
+                    p: dict[str, Tensor] = weights,
+                    m: nn.Module = module,
+                    stepped: set[str] = stepped,
                 ) -> Tensor:
                     step = grad(inner)(p, x, g)
-                    new = {k: v - eta * step[k] for k, v in p.items()}
+                    new = {k: v - eta * step[k] if k in stepped else v for k, v in p.items()}
                     return functional_call(m, new, (x.unsqueeze(0),))[0]
 
                 out.append(vmap(refined)(cache.x[:, i], dz[:, i]))
@@ -196,19 +244,40 @@ class GenericLevelMappings(nn.Module):
 
 
 class FusionHead(nn.Module):
-    """FFN2: z_G = [z^_c; z^_b; z^_h; z_t] (4d) -> LN -> Linear -> GELU -> Linear -> GELU
-    -> Linear -> l_G [B, k]."""
+    """FFN2 on z_G = [z^_c; z^_b; z^_h; z_t] (4d) -> l_G [B, k].
 
-    def __init__(self, d: int, num_classes: int, num_inputs: int = 4) -> None:
+    ``style=cocoer``: LN -> Linear -> GELU -> Linear -> GELU -> Linear.
+    ``style=authors`` (the released code's ``cls_global_all``): GELU -> LN(4d) -> Linear ->
+    GELU -> LN(d) -> Linear -> GELU -> LN(d) -> Linear; its parameters are ``net.{1,2,4,5,7,8}``.
+    """
+
+    def __init__(
+        self, d: int, num_classes: int, num_inputs: int = 4, style: str = "cocoer"
+    ) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.LayerNorm(num_inputs * d),
-            nn.Linear(num_inputs * d, d),
-            nn.GELU(),
-            nn.Linear(d, d),
-            nn.GELU(),
-            nn.Linear(d, num_classes),
-        )
+        _check("fusion_style", style, FUSION_STYLES)
+        D = num_inputs * d
+        if style == "authors":
+            self.net = nn.Sequential(
+                nn.GELU(),
+                nn.LayerNorm(D),
+                nn.Linear(D, d),
+                nn.GELU(),
+                nn.LayerNorm(d),
+                nn.Linear(d, d),
+                nn.GELU(),
+                nn.LayerNorm(d),
+                nn.Linear(d, num_classes),
+            )
+        else:
+            self.net = nn.Sequential(
+                nn.LayerNorm(D),
+                nn.Linear(D, d),
+                nn.GELU(),
+                nn.Linear(d, d),
+                nn.GELU(),
+                nn.Linear(d, num_classes),
+            )
 
     def forward(self, z_G: Tensor) -> Tensor:
         """z_G [B, 4d] -> l_G [B, k]."""

@@ -31,6 +31,9 @@ from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
 PROMPT_TEMPLATE = "This photo shows {} emotion."
 _TINY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "resources" / "clip"
 VI_FEATURES = ("product", "repeat")
+CLIP_INPUTS = ("renormalize", "passthrough")
+VI_INPUT_ACTIVATIONS = ("none", "gelu")
+CLIP_PRECISIONS = ("fp32", "fp16")
 
 
 class _OpenCLIPModel(Protocol):
@@ -76,6 +79,15 @@ class VIModule(nn.Module):
         d: width of z_t. multi_label / tau: pseudo-label rule.
         feature: ``product`` (rows w_j * U, the paper) or ``repeat`` (U repeated k times,
             the authors' released code, METHOD.md section 9).
+        clip_input: ``renormalize`` (the ImageNet-normalised window is mapped back to
+            [0, 1] and normalised with CLIP's statistics) or ``passthrough`` (the
+            ImageNet-normalised window goes to CLIP as is: the authors' code, V2).
+        input_activation: ``none`` or ``gelu``: a GELU on the V-I feature before FFN1
+            (GELU(W u) repeated with ``feature=repeat``: the authors' ``VI_ffn.0``, V6).
+        clip_precision: ``fp32`` or ``fp16``: CLIP's conv / linear weights in float16 on
+            CUDA, as the authors' ``clip.load`` does on a GPU (V3). On the CPU CLIP always
+            runs in float32 (as theirs does). The weights are converted on the first CUDA
+            forward, so a state dict saved afterwards holds CLIP in float16.
     """
 
     # buffers registered in __init__
@@ -96,13 +108,24 @@ class VIModule(nn.Module):
         tau: float = 0.3,
         feature: str = "product",
         hidden_ratio: float = 0.25,
+        clip_input: str = "renormalize",
+        input_activation: str = "none",
+        clip_precision: str = "fp32",
     ) -> None:
         super().__init__()
-        if feature not in VI_FEATURES:
-            raise ValueError(f"unknown V-I feature {feature!r}; choose one of {VI_FEATURES}")
+        for name, value, choices in (
+            ("V-I feature", feature, VI_FEATURES),
+            ("clip_input", clip_input, CLIP_INPUTS),
+            ("vi.input_activation", input_activation, VI_INPUT_ACTIVATIONS),
+            ("clip_precision", clip_precision, CLIP_PRECISIONS),
+        ):
+            if value not in choices:
+                raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
         import open_clip
 
         self.multi_label, self.tau, self.feature = multi_label, tau, feature
+        self.clip_input, self.input_activation = clip_input, input_activation
+        self.clip_precision, self._clip_half = clip_precision, False
         self.clip = build_clip(clip_name, clip_pretrained, clip_weights_path)
         self.clip.requires_grad_(False).eval()
         size = self._clip_api.visual.image_size
@@ -148,16 +171,27 @@ class VIModule(nn.Module):
     def encode_image(self, context: Tensor) -> Tensor:
         """ImageNet-normalised context window [B, 3, S, S] -> u [B, D] (L2-normalised).
 
-        The window is mapped back to [0, 1], resized to CLIP's input size and normalised
-        with CLIP's statistics, all on tensors.
+        ``clip_input=renormalize``: the window is mapped back to [0, 1], resized to CLIP's
+        input size and normalised with CLIP's statistics, all on tensors. ``passthrough``:
+        the window as is (resized only if its size is not CLIP's).
         """
-        x = context * self.in_std + self.in_mean
+        x = context
+        if self.clip_input == "renormalize":
+            x = context * self.in_std + self.in_mean
         if tuple(x.shape[-2:]) != self.clip_size:
             x = F.interpolate(x, size=self.clip_size, mode="bicubic", align_corners=False)
-        x = ((x.clamp(0, 1) - self.clip_mean) / self.clip_std).to(context.dtype)
+        if self.clip_input == "renormalize":
+            x = ((x.clamp(0, 1) - self.clip_mean) / self.clip_std).to(context.dtype)
+        if self.clip_precision == "fp16" and x.device.type == "cuda":
+            x = x.half()
+            if not self._clip_half:
+                from open_clip.model import convert_weights_to_lp
+
+                convert_weights_to_lp(self.clip, torch.float16)
+                self._clip_half = True
         with torch.no_grad():
-            u = self._clip_api.encode_image(x, normalize=True)
-        return u.to(context.dtype)
+            u = self._clip_api.encode_image(x, normalize=False).float()
+        return F.normalize(u, dim=-1).to(context.dtype)
 
     def vi_feature(self, U: Tensor) -> Tensor:
         """U [B, D] -> flattened V-I feature [B, k*D]."""
@@ -176,7 +210,10 @@ class VIModule(nn.Module):
         """context [B, 3, S, S] -> dict(u [B,D], U [B,D], z_t [B,d], logits_t [B,k], y_t [B,k])."""
         u = self.encode_image(context)
         U = self.W(u)
-        z_t = self.ffn1_hidden(self.vi_feature(U))
+        feature = self.vi_feature(U)
+        if self.input_activation == "gelu":
+            feature = F.gelu(feature)
+        z_t = self.ffn1_hidden(feature)
         l_t = self.ffn1_out(z_t)
         return {"u": u, "U": U, "z_t": z_t, "logits_t": l_t, "y_t": self.pseudo_label(l_t)}
 

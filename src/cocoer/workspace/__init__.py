@@ -1,6 +1,8 @@
 """Workspace: batched competition and coordination (METHOD.md section 4)."""
 
 from cocoer.workspace.core import (
+    INNER_PARAMS,
+    TIE_BREAKS,
     UPDATE_TYPES,
     Workspace,
     WorkspaceOutput,
@@ -11,7 +13,9 @@ from cocoer.workspace.core import (
 from cocoer.workspace.qp import QP_METHODS, project_simplex, qp_objective, simplex_qp
 
 __all__ = [
+    "INNER_PARAMS",
     "QP_METHODS",
+    "TIE_BREAKS",
     "UPDATE_TYPES",
     "Workspace",
     "WorkspaceOutput",

@@ -29,6 +29,8 @@ from cocoer.models.heads import FFN0Cache, LevelMappings
 from cocoer.workspace.qp import simplex_qp
 
 UPDATE_TYPES = ("all", "eliminated")
+TIE_BREAKS = ("context_first", "head_first")
+INNER_PARAMS = ("all", "linear")
 
 
 @dataclass
@@ -57,13 +59,10 @@ def gram_matrix(g: Tensor, z: Tensor) -> Tensor:
     return (g @ g.transpose(1, 2)) * (z @ z.transpose(1, 2) + 1.0)
 
 
-def exclusion_order(f: Tensor) -> Tensor:
-    """Levels by decreasing loss (ties: the first level in c, b, h order goes first).
-
-    f [B, q] -> [B, q], the same as a stable descending sort, written as ranks (level i goes
-    after every j with f_j > f_i, and after an equal f_j with j < i) so that it exports to
-    ONNX (no stable sort there).
-    """
+def _descending_order(f: Tensor) -> Tensor:
+    """Stable descending sort indices of f [B, q] (ties: lower index first), written as
+    ranks (level i goes after every j with f_j > f_i and after an equal f_j with j < i) so
+    that it exports to ONNX, which has no stable sort."""
     q = f.shape[-1]
     idx = torch.arange(q, device=f.device)
     f_i, f_j = f.unsqueeze(-1), f.unsqueeze(-2)  # [B, q(i), 1], [B, 1, q(j)]
@@ -72,17 +71,32 @@ def exclusion_order(f: Tensor) -> Tensor:
     return (rank.unsqueeze(-1) == idx).to(torch.int32).argmax(1)  # [B, q]: level at r
 
 
-def competition(K: Tensor, f: Tensor, method: str = "closed_form") -> tuple[Tensor, Tensor, Tensor]:
+def exclusion_order(f: Tensor, tie_break: str = "context_first") -> Tensor:
+    """Levels by decreasing loss f [B, q] -> [B, q].
+
+    Exact ties: ``context_first`` excludes the first level in (c, b, h) order first;
+    ``head_first`` the first in (h, b, c) order, as the authors' ``list.index(max(...))``
+    over [head, body, context] does.
+    """
+    if tie_break == "head_first":
+        q = f.shape[-1]
+        return q - 1 - _descending_order(f.flip(-1))
+    return _descending_order(f)
+
+
+def competition(
+    K: Tensor, f: Tensor, method: str = "closed_form", tie_break: str = "context_first"
+) -> tuple[Tensor, Tensor, Tensor]:
     """Competition rounds while q > 1.
 
     Args:
-        K: [B, q, q]; f: [B, q].
+        K: [B, q, q]; f: [B, q]; tie_break: see :func:`exclusion_order`.
     Returns:
         order [B, q], lam [B, q-1, q] (per round, embedded at the level indices) and
         mu [B, q] = sum of the rounds' multipliers.
     """
     B, q = f.shape
-    order = exclusion_order(f)
+    order = exclusion_order(f, tie_break)
     lams = []
     for r in range(q - 1):  # rounds: Z = order[:, r:], |Z| = q - r
         idx = order[:, r:]  # [B, q-r]
@@ -123,6 +137,13 @@ class Workspace(torch.nn.Module):
         delta_scale: s in theta~ = theta + s delta.
         inner_lr: eta of FFN0's inner step.
         sample_weights: ``pseudo`` (EMOTIC weights from y_t of the sample) or ``uniform``.
+        inner_params: ``all`` (FFN0's Linear and LayerNorm are stepped) or ``linear`` (the
+            Linear only, the LayerNorm's gamma / beta stay: the authors' code, W5).
+        tie_break: ``context_first`` or ``head_first`` (exact ties in f, W2).
+
+    With ``delta_scale=0``, ``inner_params=linear`` and the level mappings'
+    ``input_activation=gelu`` the refined features are those of the authors' released code
+    (docs/method.md section 9): there delta never reaches the outputs.
     """
 
     def __init__(
@@ -133,8 +154,15 @@ class Workspace(torch.nn.Module):
         delta_scale: float = 1.0,
         inner_lr: float = 1.0,
         sample_weights: str = "pseudo",
+        inner_params: str = "all",
+        tie_break: str = "context_first",
     ) -> None:
         super().__init__()
+        if inner_params not in INNER_PARAMS:
+            raise ValueError(f"unknown inner_params {inner_params!r}; choose one of {INNER_PARAMS}")
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f"unknown tie_break {tie_break!r}; choose one of {TIE_BREAKS}")
+        self.inner_params, self.tie_break = inner_params, tie_break
         if update not in UPDATE_TYPES:
             raise ValueError(f"unknown workspace update {update!r}; choose one of {UPDATE_TYPES}")
         if sample_weights not in ("pseudo", "uniform"):
@@ -172,7 +200,7 @@ class Workspace(torch.nn.Module):
         f = self.loss.per_sample(l, y_t, w)  # [B, q]
         g = self.loss.grad(l, y_t, w)  # [B, q, k]
         K = gram_matrix(g, z)
-        order, lam, mu = competition(K, f, self.qp_method)
+        order, lam, mu = competition(K, f, self.qp_method, self.tie_break)
         delta_sq = torch.einsum("bi,bij,bj->b", mu, K, mu)
 
         # Coordination: theta~_m = theta_m + s delta, delta = -sum_i mu_i (g_i z_i^T, g_i).
@@ -184,7 +212,7 @@ class Workspace(torch.nn.Module):
         dz = torch.einsum("bmk,mkd->bmd", g_tilde, mappings.theta_weight) - s * torch.einsum(
             "bi,bmi,bid->bmd", mu, gg, z
         )  # theta~_m^T g~_m  [B, q, d]
-        z_hat = mappings.inner_step(cache, dz, self.inner_lr)
+        z_hat = mappings.inner_step(cache, dz, self.inner_lr, self.inner_params)
         if self.update == "eliminated":
             survivor = torch.nn.functional.one_hot(order[:, -1], z.shape[1]).unsqueeze(-1)
             z_hat = torch.where(survivor.bool(), z, z_hat)
