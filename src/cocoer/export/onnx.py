@@ -233,7 +233,7 @@ def quantize_int8(src: Path, dst: Path) -> None:
 def convert_fp16(src: Path, dst: Path) -> None:
     """float16 weights and activations (inputs / outputs stay float32), for the CUDA provider."""
     import onnx
-    import onnx_ir
+    from onnxscript import ir
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     model = convert_float_to_float16(
@@ -241,9 +241,9 @@ def convert_fp16(src: Path, dst: Path) -> None:
         keep_io_types=True,
         op_block_list=[*DEFAULT_OP_BLOCK_LIST, *FP32_OPS],
     )
-    ir_model = onnx_ir.from_proto(model)
+    ir_model = ir.from_proto(model)
     ir_model.graph.sort()  # the converter appends its input casts after their users
-    onnx.save_model(onnx_ir.to_proto(ir_model), str(dst))
+    onnx.save_model(ir.to_proto(ir_model), str(dst))
 
 
 def export_net(

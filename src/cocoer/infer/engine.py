@@ -58,6 +58,9 @@ class Engine:
         checkpoint: model path recorded in the results.
     """
 
+    #: where the model runs (a torch.device, or ``onnxruntime:<provider>``), for messages
+    device: Any
+
     def __init__(
         self,
         calibrated_thresholds: Any,
