@@ -2,6 +2,7 @@
 
     cocoer-infer photo.jpg folder/ clip.mp4 --ckpt model.ckpt --out outputs/
     cocoer-infer 0 --ckpt model.ckpt --max-frames 100          # webcam 0
+    cocoer-infer photo.jpg --onnx model.onnx --out outputs/    # ONNX Runtime, no torch
     cocoer-infer --convert GWT.pth --preset authors_demo --out converted.ckpt  # = cocoer-convert
 
 Per image: ``<out>/<stem>.json`` and ``<out>/<stem>_annotated.jpg`` (+ ``--saliency``
@@ -18,8 +19,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cocoer.detect import BACKENDS
+
+if TYPE_CHECKING:
+    from cocoer.infer.engine import Engine
+    from cocoer.infer.runner import SaliencyExport, VlmExport
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("inputs", nargs="*", help="image / video files, folders, or a webcam index")
-    p.add_argument("--ckpt", help="CocoER checkpoint (.ckpt)")
+    p.add_argument("--ckpt", help="CocoER checkpoint (.ckpt): the PyTorch engine")
+    p.add_argument(
+        "--onnx", metavar="MODEL", help="ONNX export (cocoer-export): the ONNX Runtime engine"
+    )
     p.add_argument("--out", default="outputs", help="output folder (file with --convert)")
     p.add_argument(
         "--thresholds",
@@ -38,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--detector", default="auto", choices=BACKENDS, help="detector backend")
     p.add_argument("--insightface-models", default=None, help="folder of InsightFace ONNX files")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu | cuda | cuda:N (default: cpu; with --onnx: CUDA when available, else cpu)",
+    )
     p.add_argument("--saliency", action="store_true", help="Grad-CAM figures per person")
     p.add_argument("--vlm", action="store_true", help="export VLM crops, prompts and manifest")
     p.add_argument("--batch-size", type=int, default=16, help="persons per forward pass")
@@ -66,28 +79,49 @@ def run_convert(args: argparse.Namespace) -> int:
     return convert.run(convert.parse_args(argv))
 
 
+def build_engine(args: argparse.Namespace) -> Engine:
+    """The PyTorch engine (--ckpt) or the ONNX Runtime engine (--onnx, no torch import)."""
+    common = {
+        "thresholds": args.thresholds,
+        "detector": args.detector,
+        "insightface_models": args.insightface_models,
+        "batch_size": args.batch_size,
+    }
+    if args.onnx:
+        from cocoer.infer.onnx_engine import OnnxPredictor
+
+        return OnnxPredictor(args.onnx, device=args.device or "auto", **common)
+    from cocoer.infer.predictor import Predictor
+
+    return Predictor.from_checkpoint(args.ckpt, device=args.device or "cpu", **common)
+
+
+def _saliency_export() -> SaliencyExport:
+    """Grad-CAM figures (imports torch: only when ``--saliency`` is asked for)."""
+    from cocoer.interpret.saliency import saliency_for_result
+
+    return saliency_for_result  # type: ignore[return-value]
+
+
+def _vlm_export() -> VlmExport:
+    """VLM input files (only when ``--vlm`` is asked for)."""
+    from cocoer.interpret.vlm import export_vlm_inputs
+
+    return export_vlm_inputs
+
+
 def run_inference(args: argparse.Namespace) -> int:
     from rich.console import Console
     from tqdm import tqdm
 
     from cocoer.infer.inputs import InputFailure, OutputNamer, collect_inputs
-    from cocoer.infer.predictor import Predictor
     from cocoer.infer.runner import RunReport, run_images
     from cocoer.infer.summary import summary_text
     from cocoer.infer.video import run_video
-    from cocoer.interpret.saliency import saliency_for_result
-    from cocoer.interpret.vlm import export_vlm_inputs
 
     console = Console(stderr=False, highlight=False)
     inputs = collect_inputs(args.inputs)
-    predictor = Predictor.from_checkpoint(
-        args.ckpt,
-        device=args.device,
-        thresholds=args.thresholds,
-        detector=args.detector,
-        insightface_models=args.insightface_models,
-        batch_size=args.batch_size,
-    )
+    predictor = build_engine(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     namer = OutputNamer()
@@ -96,8 +130,8 @@ def run_inference(args: argparse.Namespace) -> int:
         predictor,
         inputs.images,
         out,
-        saliency=saliency_for_result if args.saliency else None,
-        vlm=export_vlm_inputs if args.vlm else None,
+        saliency=_saliency_export() if args.saliency else None,
+        vlm=_vlm_export() if args.vlm else None,
         progress=not args.no_progress,
         on_result=show,
         namer=namer,
@@ -141,8 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.convert:
             return run_convert(args)
-        if not args.ckpt:
-            parser.error("--ckpt is required (or use --convert)")
+        if bool(args.ckpt) == bool(args.onnx):
+            parser.error("give --ckpt (PyTorch) or --onnx (ONNX Runtime), one of them")
+        if args.onnx and args.saliency:
+            parser.error("--saliency needs the PyTorch engine (--ckpt), not --onnx")
         if not args.inputs:
             parser.error("give at least one image, folder, video or webcam index")
         return run_inference(args)

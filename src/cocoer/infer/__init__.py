@@ -1,20 +1,34 @@
-"""Inference on photos and videos (``cocoer-infer``): :class:`Predictor` and its results."""
+"""Inference on photos and videos (``cocoer-infer``): the engines and their results.
+
+:class:`Predictor` (PyTorch) and :class:`OnnxPredictor` (ONNX Runtime, no torch) share
+detection and decisions (:class:`cocoer.infer.engine.Engine`). Submodules are imported on
+first attribute access, so ``import cocoer.infer`` does not import torch.
+"""
 
 from __future__ import annotations
 
-from cocoer.infer.predictor import Predictor, load_checkpoint_model, resolve_device
-from cocoer.infer.results import HeadPrediction, ImageResult, LabelScore, PersonResult
-from cocoer.infer.thresholds import ThresholdPolicy, build_policy, parse_threshold_spec
+import importlib
+from typing import Any
 
-__all__ = [
-    "HeadPrediction",
-    "ImageResult",
-    "LabelScore",
-    "PersonResult",
-    "Predictor",
-    "ThresholdPolicy",
-    "build_policy",
-    "load_checkpoint_model",
-    "parse_threshold_spec",
-    "resolve_device",
-]
+_LAZY: dict[str, str] = {
+    "Predictor": "cocoer.infer.predictor",
+    "load_checkpoint_model": "cocoer.infer.predictor",
+    "resolve_device": "cocoer.infer.predictor",
+    "OnnxPredictor": "cocoer.infer.onnx_engine",
+    "Engine": "cocoer.infer.engine",
+    "HeadPrediction": "cocoer.infer.results",
+    "ImageResult": "cocoer.infer.results",
+    "LabelScore": "cocoer.infer.results",
+    "PersonResult": "cocoer.infer.results",
+    "ThresholdPolicy": "cocoer.infer.thresholds",
+    "build_policy": "cocoer.infer.thresholds",
+    "parse_threshold_spec": "cocoer.infer.thresholds",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cocoer.infer' has no attribute {name!r}")

@@ -12,31 +12,20 @@ built deterministically by :func:`cocoer.data.windows.make_windows` (no augmenta
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-from cocoer.constants import LEVELS
-from cocoer.data.windows import load_image, make_windows
-from cocoer.detect import (
-    Detector,
-    PersonDetection,
-    build_face_detector,
-    build_person_detector,
-    detect_people,
-)
-from cocoer.infer.results import HeadPrediction, ImageResult, LabelScore, PersonResult
-from cocoer.infer.thresholds import ThresholdPolicy, build_policy
+from cocoer.data.windows import make_windows
+from cocoer.detect import PersonDetection
+from cocoer.infer.decisions import OUTPUT_KEYS
+from cocoer.infer.engine import Engine, ImageInput, to_rgb_image
 from cocoer.models.cocoer import CocoER
 
-ImageInput = str | os.PathLike[str] | Image.Image | np.ndarray
-#: Model outputs kept on the CPU after a forward pass.
-OUTPUT_KEYS = ("logits_G", "logits_t", "y_t", "logits_levels", "f", "order")
+__all__ = ["OUTPUT_KEYS", "ImageInput", "Predictor", "load_checkpoint_model", "to_rgb_image"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -89,21 +78,9 @@ def load_checkpoint_model(
     return net, module.thresholds.detach().cpu().clone(), (int(size) if size else None)
 
 
-def to_rgb_image(image: ImageInput) -> tuple[Image.Image, str]:
-    """Decode a path, PIL image or RGB uint8 array into a PIL RGB image and a source name."""
-    if isinstance(image, Image.Image):
-        return (image if image.mode == "RGB" else image.convert("RGB")), "<PIL image>"
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"expected an RGB uint8 H x W x 3 array, got {image.dtype} {image.shape}"
-            )
-        return Image.fromarray(np.ascontiguousarray(image)), "<array>"
-    return load_image(image), str(image)
-
-
-class Predictor:
-    """CocoER inference on photos: detection, windows, one batched forward, decisions.
+class Predictor(Engine):
+    """CocoER inference on photos with PyTorch: detection, windows, one batched forward,
+    decisions (detection and decisions are :class:`cocoer.infer.engine.Engine`'s).
 
     Args:
         net: the model (moved to ``device`` and set to eval mode).
@@ -128,20 +105,18 @@ class Predictor:
         checkpoint: str = "",
         image_size: int | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        super().__init__(
+            calibrated_thresholds,
+            net.multi_label,
+            thresholds=thresholds,
+            detector=detector,
+            insightface_models=insightface_models,
+            batch_size=batch_size,
+            checkpoint=checkpoint,
+        )
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
-        self.policy: ThresholdPolicy = build_policy(
-            thresholds, calibrated_thresholds, net.multi_label
-        )
-        self.detector_backend = detector
-        self.insightface_models = insightface_models
-        self.batch_size = batch_size
-        self.checkpoint = checkpoint
         self._image_size = image_size
-        self._face: Detector | None = None
-        self._person: Detector | None = None
 
     @classmethod
     def from_checkpoint(
@@ -164,18 +139,9 @@ class Predictor:
     def class_names(self) -> list[str]:
         return list(self.net.class_names)
 
-    # ------------------------------------------------------------------ detection
-    def detectors(self) -> tuple[Detector, Detector]:
-        """(face detector, person detector), built on first use."""
-        if self._face is None or self._person is None:
-            self._face = build_face_detector(self.detector_backend, self.insightface_models)
-            self._person = build_person_detector(self.detector_backend, self.insightface_models)
-        return self._face, self._person
-
-    def detect(self, image: Image.Image) -> list[PersonDetection]:
-        """Persons (body + head boxes) in an RGB image, left to right."""
-        face, person = self.detectors()
-        return detect_people(np.asarray(image, dtype=np.uint8), face, person)
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.net.multi_label)
 
     # ------------------------------------------------------------------ model
     def make_batch(
@@ -204,91 +170,8 @@ class Predictor:
         """Sigmoid (multi-label) or softmax (single-label) scores of logits [..., k]."""
         return torch.sigmoid(logits) if self.net.multi_label else torch.softmax(logits, -1)
 
-    def _head(self, scores: Tensor, decided: Tensor) -> list[HeadPrediction]:
-        """One HeadPrediction per row of scores [P, k] and decisions [P, k]."""
-        names = self.class_names
-        out = []
-        for s, d in zip(scores.tolist(), decided.tolist(), strict=True):
-            labels = sorted(
-                (
-                    LabelScore(n, round(v, 6))
-                    for n, v, keep in zip(names, s, d, strict=True)
-                    if keep
-                ),
-                key=lambda lab: -lab.score,
-            )
-            out.append(
-                HeadPrediction(labels, {n: round(v, 6) for n, v in zip(names, s, strict=True)})
-            )
-        return out
-
-    def to_person_results(
-        self, persons: Sequence[PersonDetection], out: dict[str, Tensor]
-    ) -> list[PersonResult]:
-        """Decisions and records from the model outputs of ``persons`` (same order)."""
-        pol = self.policy
-        final = self._head(*self._scored(out["logits_G"], "final"))
-        vi_s = self.scores(out["logits_t"])
-        vi = self._head(vi_s, pol.decide(vi_s, "vi", out["y_t"]))
-        per_level = {}
-        for m, name in enumerate(LEVELS):
-            per_level[name] = self._head(*self._scored(out["logits_levels"][:, m], name))
-        results = []
-        for i, p in enumerate(persons):
-            results.append(
-                PersonResult(
-                    index=i,
-                    body_box=[round(float(v), 2) for v in p.body_box],
-                    body_source=p.body_source,
-                    head_box=[round(float(v), 2) for v in p.head_box],
-                    head_source=p.head_source,
-                    detection_score=round(float(p.score), 6),
-                    final=final[i],
-                    vi=vi[i],
-                    levels={name: per_level[name][i] for name in LEVELS},
-                    level_losses={
-                        name: round(float(out["f"][i, m]), 6) for m, name in enumerate(LEVELS)
-                    },
-                    exclusion_sequence=[LEVELS[j] for j in out["order"][i].tolist()],
-                )
-            )
-        return results
-
-    def _scored(self, logits: Tensor, head: str) -> tuple[Tensor, Tensor]:
-        s = self.scores(logits)
-        return s, self.policy.decide(s, head)
-
-    def predict_image(
-        self, image: ImageInput, persons: Sequence[PersonDetection] | None = None
-    ) -> ImageResult:
-        """Detect the persons (unless given) and recognise each one's emotion.
-
-        Args:
-            image: a path (decoded with :func:`cocoer.data.windows.load_image`), a PIL image
-                or an RGB uint8 array.
-            persons: known persons (boxes in pixels); None runs the detectors.
-        """
-        pil, source = to_rgb_image(image)
-        t0 = time.perf_counter()
-        people = list(self.detect(pil) if persons is None else persons)
-        t1 = time.perf_counter()
-        records: list[PersonResult] = []
-        if people:
-            records = self.to_person_results(people, self.forward(self.make_batch(pil, people)))
-        t2 = time.perf_counter()
-        face, person = (self._face, self._person) if persons is None else (None, None)
-        return ImageResult(
-            source=source,
-            width=pil.width,
-            height=pil.height,
-            persons=records,
-            class_names=self.class_names,
-            multi_label=bool(self.net.multi_label),
-            thresholds=self.policy.describe(),
-            detectors={
-                "face": type(face).__name__ if face is not None else "given",
-                "person": type(person).__name__ if person is not None else "given",
-            },
-            checkpoint=self.checkpoint,
-            seconds={"detection": t1 - t0, "model": t2 - t1},
-        )
+    def model_outputs(
+        self, image: Image.Image, persons: Sequence[PersonDetection]
+    ) -> dict[str, Tensor]:
+        """Outputs (``OUTPUT_KEYS``, CPU tensors [P, ...]) for the persons of one image."""
+        return self.forward(self.make_batch(image, persons))

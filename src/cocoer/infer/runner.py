@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from cocoer.data.records import BadSampleError
 from cocoer.infer.draw import annotate, save_rgb
+from cocoer.infer.engine import Engine, to_rgb_image
 from cocoer.infer.inputs import InputFailure, OutputNamer
-from cocoer.infer.predictor import Predictor, to_rgb_image
 from cocoer.infer.results import ImageResult
 
 #: (predictor, image, result, out_dir, stem) -> the figures written (saliency)
-SaliencyExport = Callable[[Predictor, Image.Image, ImageResult, Path, str], list[Path]]
+SaliencyExport = Callable[[Engine, Image.Image, ImageResult, Path, str], list[Path]]
 #: (image, result, out_dir) -> the manifest written (VLM inputs)
 VlmExport = Callable[[Image.Image, ImageResult, Path], Path]
 
@@ -59,7 +59,7 @@ class RunReport:
 
 
 def process_image(
-    predictor: Predictor,
+    predictor: Engine,
     path: Path,
     out_dir: Path,
     stem: str,
@@ -99,7 +99,7 @@ def process_image(
 
 
 def run_images(
-    predictor: Predictor,
+    predictor: Engine,
     paths: list[Path],
     out_dir: Path,
     saliency: SaliencyExport | None = None,

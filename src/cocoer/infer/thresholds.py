@@ -11,14 +11,17 @@ Three modes, chosen with ``--thresholds``:
 - a number v in (0, 1): v for every head.
 
 Single-label checkpoints (CAER-S) always take the argmax, whatever the mode.
+
+Torch-free (numpy): shared by the PyTorch and the ONNX Runtime engines. Scores and
+thresholds may be given as numpy arrays or CPU tensors (anything ``np.asarray`` takes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from cocoer.constants import HEAD_NAMES
 
@@ -41,38 +44,39 @@ class ThresholdPolicy:
     Attributes:
         mode: ``calibrated`` | ``demo`` | ``value``.
         multi_label: False means argmax for every head.
-        final / level: [k] thresholds on sigmoid scores (unused for single-label).
-        vi: [k] thresholds, or None for "use the pseudo label y_t".
+        final / level: float32 [k] thresholds on sigmoid scores (unused for single-label).
+        vi: float32 [k] thresholds, or None for "use the pseudo label y_t".
     """
 
     mode: str
     multi_label: bool
-    final: Tensor
-    level: Tensor
-    vi: Tensor | None
+    final: np.ndarray
+    level: np.ndarray
+    vi: np.ndarray | None
 
-    def decide(self, scores: Tensor, head: str, y_t: Tensor | None = None) -> Tensor:
+    def decide(self, scores: Any, head: str, y_t: Any | None = None) -> np.ndarray:
         """Boolean decisions [B, k] from scores [B, k] (sigmoid or softmax) of ``head``."""
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
+        s = np.asarray(scores)
         if not self.multi_label:
-            return torch.nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).bool()
+            return np.eye(s.shape[-1], dtype=bool)[s.argmax(-1)]
         if head == "final":
-            return scores > self.final.to(scores)
+            return s > self.final.astype(s.dtype)
         if head == "vi":
             if self.vi is None:
                 if y_t is None:
                     raise ValueError("the V-I pseudo label y_t is needed in calibrated mode")
-                return y_t > 0.5
-            return scores > self.vi.to(scores)
-        return scores > self.level.to(scores)
+                return np.asarray(y_t) > 0.5
+            return s > self.vi.astype(s.dtype)
+        return s > self.level.astype(s.dtype)
 
     def describe(self) -> dict[str, object]:
         """JSON-ready description (which rule each head used)."""
         if not self.multi_label:
             return {"mode": self.mode, "rule": "argmax (single-label checkpoint)"}
 
-        def values(t: Tensor) -> float | list[float]:
+        def values(t: np.ndarray) -> float | list[float]:
             vals = [round(float(v), 6) for v in t]
             return vals[0] if len(set(vals)) == 1 else vals
 
@@ -103,16 +107,18 @@ def parse_threshold_spec(spec: str | float) -> str | float:
     return value
 
 
-def build_policy(spec: str | float, calibrated: Tensor, multi_label: bool) -> ThresholdPolicy:
-    """The policy for ``spec`` given the checkpoint's calibrated thresholds [k]."""
+def build_policy(spec: str | float, calibrated: Any, multi_label: bool) -> ThresholdPolicy:
+    """The policy for ``spec`` given the checkpoint's calibrated thresholds [k] (an array,
+    a list or a CPU tensor)."""
     parsed = parse_threshold_spec(spec)
-    k = calibrated.shape[0]
-    full = lambda v: torch.full((k,), float(v))
+    cal = np.asarray(calibrated, dtype=np.float32).reshape(-1)
+    k = cal.shape[0]
+    full = lambda v: np.full((k,), float(v), dtype=np.float32)
     if parsed == "calibrated":
         return ThresholdPolicy(
             "calibrated",
             multi_label,
-            calibrated.detach().float().cpu(),
+            cal,
             full(UNCALIBRATED_LEVEL),
             None,
         )

@@ -1,6 +1,6 @@
 """Video and webcam inference: frame by frame with OpenCV, persons tracked by IoU.
 
-Every frame is run like a photo (:meth:`Predictor.predict_image`); body boxes are matched to
+Every frame is run like a photo (:meth:`Engine.predict_image`); body boxes are matched to
 the previous frames' tracks with the Hungarian algorithm on IoU (scipy), so each person keeps
 an id. Outputs: ``<stem>.jsonl`` (one JSON object per frame) and ``<stem>_annotated.mp4``
 (mp4v), plus the processing speed in frames per second.
@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from cocoer.data.records import BadSampleError
 from cocoer.infer.draw import annotate
-from cocoer.infer.predictor import Predictor
+from cocoer.infer.engine import Engine
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ class VideoReport:
 
 
 def run_video(
-    predictor: Predictor,
+    predictor: Engine,
     source: str | Path | int,
     out_dir: Path,
     stem: str | None = None,

@@ -43,14 +43,17 @@ class LevelMappingsLike(Protocol[C_contra]):
     """What the workspace uses of the level mappings g_m (``cocoer.models.heads``).
 
     ``theta_weight`` [q, k, d]: the stacked prediction layers W_m; ``inner_step(cache,
-    dz, eta)``: the refined z^_m [B, q, d] after one step of FFN0_m along dz [B, q, d],
+    dz, eta, params)``: the refined z^_m [B, q, d] after one step of FFN0_m along dz [B, q, d]
+    (``params``: ``all`` or ``linear``, the parameters stepped),
     from the intermediates ``cache`` (a dataclass of tensors) of the forward pass.
     """
 
     @property
     def theta_weight(self) -> Tensor: ...
 
-    def inner_step(self, cache: C_contra, dz: Tensor, eta: float) -> Tensor: ...
+    def inner_step(
+        self, cache: C_contra, dz: Tensor, eta: float, params: str = "all"
+    ) -> Tensor: ...
 
 
 @dataclass
@@ -118,6 +121,18 @@ def gram_matrix(g: Tensor, z: Tensor) -> Tensor:
     return (g @ g.transpose(1, 2)) * (z @ z.transpose(1, 2) + 1.0)
 
 
+def _descending_order(f: Tensor) -> Tensor:
+    """Stable descending sort indices of f [B, q] (ties: lower index first), written as
+    ranks (level i goes after every j with f_j > f_i and after an equal f_j with j < i) so
+    that it exports to ONNX, which has no stable sort."""
+    q = f.shape[-1]
+    idx = torch.arange(q, device=f.device)
+    f_i, f_j = f.unsqueeze(-1), f.unsqueeze(-2)  # [B, q(i), 1], [B, 1, q(j)]
+    before = (f_j > f_i) | ((f_j == f_i) & (idx.view(1, q) < idx.view(q, 1)))  # j before i
+    rank = before.sum(-1)  # [B, q]: position of level i in the sequence
+    return (rank.unsqueeze(-1) == idx).to(torch.int32).argmax(1)  # [B, q]: level at r
+
+
 def exclusion_order(f: Tensor, tie_break: str = "context_first") -> Tensor:
     """Levels by decreasing loss f [B, q] -> [B, q].
 
@@ -127,8 +142,8 @@ def exclusion_order(f: Tensor, tie_break: str = "context_first") -> Tensor:
     """
     if tie_break == "head_first":
         q = f.shape[-1]
-        return q - 1 - torch.sort(f.flip(-1), dim=-1, descending=True, stable=True).indices
-    return torch.sort(f, dim=-1, descending=True, stable=True).indices
+        return q - 1 - _descending_order(f.flip(-1))
+    return _descending_order(f)
 
 
 def competition(
