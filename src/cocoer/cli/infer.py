@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("inputs", nargs="*", help="image / video files, folders, or a webcam index")
-    p.add_argument("--ckpt", help="CocoER checkpoint (.ckpt)")
+    p.add_argument(
+        "--ckpt", help="CocoER checkpoint (.ckpt) or safetensors export (file or folder)"
+    )
     p.add_argument("--out", default="outputs", help="output folder (file with --convert)")
     p.add_argument(
         "--thresholds",
@@ -73,13 +75,9 @@ def _load_net_config(spec: str | None) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"net config not found: {path}")
     if path.suffix == ".ckpt":
-        import torch
+        from cocoer.checkpoint import load_cocoer_checkpoint
 
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        try:
-            return dict(ckpt["hyper_parameters"]["net"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: no hyper_parameters.net in this checkpoint") from exc
+        return dict(load_cocoer_checkpoint(path)["hyper_parameters"]["net"])
     loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     if isinstance(loaded, dict) and "model" in loaded and "net" in loaded["model"]:
         loaded = loaded["model"]["net"]
@@ -177,18 +175,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         if args.convert:
-            return run_convert(args)
-        if not args.ckpt:
-            parser.error("--ckpt is required (or use --convert)")
-        if not args.inputs:
-            parser.error("give at least one image, folder, video or webcam index")
-        return run_inference(args)
-    except (FileNotFoundError, ValueError) as exc:
+            code = run_convert(args)
+        else:
+            if not args.ckpt:
+                parser.error("--ckpt is required (or use --convert)")
+            if not args.inputs:
+                parser.error("give at least one image, folder, video or webcam index")
+            code = run_inference(args)
+    except (FileNotFoundError, ValueError) as exc:  # cocoer.errors.InputError included
         print(f"cocoer-infer: error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if not args.quiet:
-            print(f"total time {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if not args.quiet:
+        print(f"total time {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

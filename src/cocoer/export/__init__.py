@@ -1,0 +1,1 @@
+"""Exports of a trained model for sharing and deployment."""
