@@ -122,7 +122,7 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
     code = main([str(T1), "--ckpt", str(tmp_path / "nope.ckpt"), "--quiet"])
     assert code == 2
-    assert "checkpoint not found" in capsys.readouterr().err
+    assert "nope.ckpt: no such file" in capsys.readouterr().err
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"garbage")
     assert main([str(T1), "--ckpt", str(bad), "--quiet"]) == 2

@@ -15,6 +15,7 @@ precision meets recall; ``fixed``: 0.5) and stored in the checkpoint as the buff
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -22,7 +23,7 @@ from typing import Any, cast
 import lightning as L
 import torch
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
@@ -31,6 +32,7 @@ from torchmetrics.classification import (
 )
 
 from cocoer.constants import HEAD_NAMES, LEVEL_SHORT, LEVELS
+from cocoer.errors import NonFiniteLossError
 from cocoer.losses import LossWeights, emo_loss
 from cocoer.models import CocoER, create_model
 
@@ -43,10 +45,34 @@ THRESHOLD_RULES = ("f1", "pr_equal", "fixed")
 #: ``main``: the whole model with L_emo; ``prealign``: only W of the V-I module, with the
 #: cosine loss to the mean text embedding of the ground-truth classes (section 3).
 STAGES = ("main", "prealign")
+#: Symbols of the loss terms in messages (docs/method.md section 5).
+TERM_NAMES = {
+    "loss": "L_emo",
+    "loss_c": "L_c",
+    "loss_b": "L_b",
+    "loss_h": "L_h",
+    "loss_t": "L_t",
+    "loss_G": "L_G",
+    "delta_sq": "delta_sq",
+}
 
 
 def _plain(x: Any) -> Any:
     return OmegaConf.to_container(x, resolve=True) if isinstance(x, DictConfig) else x
+
+
+def to_plain(x: Any) -> Any:
+    """``x`` with every mapping a dict, every sequence a list, paths as strings: only types
+    that ``torch.load(weights_only=True)`` reads without an allow-list."""
+    if isinstance(x, DictConfig | ListConfig):
+        x = OmegaConf.to_container(x, resolve=True)
+    if isinstance(x, Mapping):
+        return {str(k): to_plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [to_plain(v) for v in x]
+    if isinstance(x, os.PathLike):
+        return os.fspath(x)
+    return x
 
 
 def calibrate_thresholds(scores: Tensor, labels: Tensor, rule: str = "f1") -> Tensor:
@@ -151,21 +177,45 @@ class CocoERLitModule(L.LightningModule):
             self.load_weights(init_from)
 
     def load_weights(self, path: str) -> None:
-        """Initialise from another checkpoint's weights (e.g. the V-I pre-alignment stage).
+        """Initialise from another checkpoint's weights (e.g. the V-I pre-alignment stage),
+        read safely (:func:`cocoer.checkpoint.state_dict_of`: no code from the file runs).
 
         Keys that exist here with the same shape are loaded; the rest are reported.
         """
-        from pathlib import Path
+        from cocoer.checkpoint import state_dict_of
 
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"init_from checkpoint not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        state = state.get("state_dict", state)
+        state = state_dict_of(path)
         own = self.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         self.load_state_dict(usable, strict=False)
         skipped = len(state) - len(usable)
         print(f"[cocoer] init_from {path}: loaded {len(usable)} tensors, skipped {skipped}")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> CocoERLitModule:
+        """The module stored in a checkpoint or a safetensors export, rebuilt from the
+        file's config and weights without running code from it (``init_from`` is not
+        followed again: the weights come from the file).
+
+        Raises:
+            cocoer.errors.CheckpointError: unsafe, corrupt or incompatible file.
+        """
+        from cocoer.checkpoint import load_model_file
+        from cocoer.errors import CheckpointError
+
+        hparams, state = load_model_file(path)
+        try:
+            module = cls(**{**hparams, "init_from": None})
+            module.load_state_dict(state, strict=True)
+        except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+            msg = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise CheckpointError(path, f"does not fit a CocoER model ({msg[:200]})") from None
+        return module
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The config goes into the checkpoint as plain containers (read back with
+        ``torch.load(weights_only=True)`` and an empty allow-list)."""
+        checkpoint["hyper_parameters"] = to_plain(checkpoint.get("hyper_parameters", {}))
 
     def _make_metrics(self, k: int) -> MetricCollection:
         make: Callable[[], Metric]
@@ -256,7 +306,19 @@ class CocoERLitModule(L.LightningModule):
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         _, terms = self._step(batch, "train")
+        self._check_finite(terms)
         return terms["loss"]
+
+    def _check_finite(self, terms: Mapping[str, Tensor]) -> None:
+        """Stop the run at the first NaN / infinite loss term, before the optimiser step
+        (nothing is saved: the last checkpoint stays the last good state)."""
+        bad = {k: float(v) for k, v in terms.items() if not bool(torch.isfinite(v).all())}
+        if bad:
+            named = ", ".join(f"{TERM_NAMES.get(k, k)}={v}" for k, v in bad.items())
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.global_step} (epoch {self.current_epoch}): "
+                f"{named}; training stopped, the last saved checkpoint is kept"
+            )
 
     def _scores(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)

@@ -18,6 +18,8 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from cocoer.checkpoint import load_cocoer_checkpoint
+from cocoer.checkpoint_io import AtomicCheckpointIO
 from cocoer.configs import validate_config
 from cocoer.constants import LEVELS
 from cocoer.runs.jobs import is_rank_zero
@@ -39,13 +41,16 @@ def output_dir(cfg: DictConfig) -> Path:
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path: auto`` -> this run directory's ``checkpoints/last.ckpt`` if it exists."""
+    """``ckpt_path: auto`` -> this run directory's ``checkpoints/last.ckpt`` if it exists;
+    a given path is checked with :func:`cocoer.checkpoint.load_cocoer_checkpoint`."""
     ckpt = cfg.get("ckpt_path")
     if ckpt == "auto":
         last = output_dir(cfg) / "checkpoints" / "last.ckpt"
         return str(last) if last.is_file() else None
-    if ckpt and not Path(ckpt).is_file():
-        raise FileNotFoundError(f"ckpt_path does not exist: {ckpt}")
+    if ckpt:
+        # refuse an unsafe or corrupt file before Lightning opens it (it is then loaded
+        # again by Lightning with weights_only=True)
+        load_cocoer_checkpoint(ckpt)
     return ckpt
 
 
@@ -73,7 +78,12 @@ def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, 
     loggers = instantiate_list(cfg.get("logger"))
     if loggers:
         callbacks.append(RunConfigLogger(cfg))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],  # a killed save never leaves a half-written file
+    )
     return datamodule, model, trainer
 
 
@@ -138,13 +148,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig) -> dict[str, Any]:
+    # a checkpoint to resume from is checked (safe load) before anything else is built
+    ckpt_path = resolve_ckpt_path(cfg) if cfg.get("train", True) else None
     datamodule, model, trainer = prepare(cfg)
     out = output_dir(cfg)
     if trainer.is_global_zero:
         write_provenance(cfg, out, _overrides())
     metrics: dict[str, Any] = {}
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics.update(_metrics(trainer))
     best: str | None = None
     if cfg.get("test", True):
@@ -155,7 +167,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
             best = last
         if best is None:
             log.warning("no checkpoint was saved: testing the current weights")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
         metrics.update(_metrics(trainer))
         chance = chance_level(datamodule, "test")
         if chance is not None:
@@ -176,11 +188,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     if not cfg.get("ckpt_path"):
         raise ValueError("cocoer-eval needs ckpt_path=PATH")
-    ckpt = Path(cfg.ckpt_path)
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt}")
     seed_everything(cfg.get("seed"))
-    model = CocoERLitModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+    model = CocoERLitModule.from_file(cfg.ckpt_path)  # a checkpoint or a safetensors export
     _fit_data_to_checkpoint(cfg, model.net.num_classes, model.hparams["net"]["hfe"]["image_size"])
     datamodule = hydra.utils.instantiate(cfg.data)
     loggers = instantiate_list(cfg.get("logger"))

@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from cocoer import config_dir
+from cocoer.cli import exit_on_clear_error
 from cocoer.configs import register_resolvers
 
 register_resolvers()
@@ -15,7 +16,8 @@ register_resolvers()
 def _main(cfg: DictConfig) -> None:
     from cocoer.train import evaluate, summarise
 
-    metrics = evaluate(cfg)
+    with exit_on_clear_error("cocoer-eval"):
+        metrics = evaluate(cfg)
     metrics["output_dir"] = cfg.paths.output_dir
     print(summarise(metrics, cfg))
 

@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("inputs", nargs="*", help="image / video files, folders, or a webcam index")
-    p.add_argument("--ckpt", help="CocoER checkpoint (.ckpt): the PyTorch engine")
+    p.add_argument(
+        "--ckpt",
+        help="CocoER checkpoint (.ckpt) or safetensors export (file or folder): PyTorch engine",
+    )
     p.add_argument(
         "--onnx", metavar="MODEL", help="ONNX export (cocoer-export): the ONNX Runtime engine"
     )
@@ -174,20 +177,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         if args.convert:
-            return run_convert(args)
-        if bool(args.ckpt) == bool(args.onnx):
-            parser.error("give --ckpt (PyTorch) or --onnx (ONNX Runtime), one of them")
-        if args.onnx and args.saliency:
-            parser.error("--saliency needs the PyTorch engine (--ckpt), not --onnx")
-        if not args.inputs:
-            parser.error("give at least one image, folder, video or webcam index")
-        return run_inference(args)
-    except (FileNotFoundError, ValueError) as exc:
+            code = run_convert(args)
+        else:
+            if bool(args.ckpt) == bool(args.onnx):
+                parser.error("give --ckpt (PyTorch) or --onnx (ONNX Runtime), one of them")
+            if args.onnx and args.saliency:
+                parser.error("--saliency needs the PyTorch engine (--ckpt), not --onnx")
+            if not args.inputs:
+                parser.error("give at least one image, folder, video or webcam index")
+            code = run_inference(args)
+    except (FileNotFoundError, ValueError) as exc:  # cocoer.errors.InputError included
         print(f"cocoer-infer: error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if not args.quiet:
-            print(f"total time {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if not args.quiet:
+        print(f"total time {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

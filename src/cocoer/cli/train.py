@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from cocoer import config_dir
+from cocoer.cli import exit_on_clear_error
 from cocoer.configs import register_resolvers
 
 register_resolvers()
@@ -67,7 +68,8 @@ def _main(cfg: DictConfig) -> float | None:
 
     _publish_job(cfg)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    metrics = run_job(cfg, train, catch=multirun)
+    with exit_on_clear_error("cocoer-train"):
+        metrics = run_job(cfg, train, catch=multirun)
     if metrics.get("failed"):
         print(f"job failed: {metrics['error']} (see {metrics['output_dir']}/failed.json)")
         return None

@@ -1,8 +1,9 @@
 """Rebuild a CocoER from a checkpoint file without unpickling anything.
 
-The one place the exporters read a checkpoint: ``torch.load(weights_only=True)``, the net's
-config checked against the known target, no downloads (pretrained-weight options are
-cleared: the state dict holds every weight, CLIP's included).
+The one place the exporters read a checkpoint or a safetensors export, through
+:func:`cocoer.checkpoint.load_model_file` (nothing unpickled, the stored config checked), with
+no downloads (pretrained-weight options are cleared: the state dict holds every weight, CLIP's
+included).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cocoer.checkpoint import load_model_file
 from cocoer.models import create_model
 from cocoer.models.cocoer import CocoER
 
@@ -37,17 +39,10 @@ def load_checkpoint_weights_only(
             names the file and the reason).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, refused globals
-        raise ValueError(f"cannot load checkpoint {path}: {exc}") from exc
-    try:
-        net_cfg = dict(ckpt["hyper_parameters"]["net"])
-        state = ckpt["state_dict"]
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a CocoER checkpoint (no hyper_parameters.net)") from exc
+    hp, state = load_model_file(path)  # no code runs from the file (cocoer.checkpoint)
+    net_cfg = dict(hp["net"])
     net = net_from_config(net_cfg, str(path))
     net_state = {k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")}
     try:

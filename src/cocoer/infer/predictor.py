@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from PIL import Image
@@ -57,22 +56,14 @@ def load_checkpoint_model(
     path: str | os.PathLike[str], device: str = "cpu"
 ) -> tuple[CocoER, Tensor, int | None]:
     """Rebuild the model, its calibrated thresholds [k] and its window size S from a
-    checkpoint file alone.
+    checkpoint file or a safetensors export alone, without running code from the file.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: the file is not a CocoER checkpoint.
+        cocoer.errors.CheckpointError (a ValueError): missing, unsafe or corrupt file.
     """
     from cocoer.lit_module import CocoERLitModule
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        module = CocoERLitModule.load_from_checkpoint(
-            str(path), map_location="cpu", weights_only=False
-        )
-    except Exception as exc:
-        raise ValueError(f"cannot load CocoER checkpoint {path}: {exc}") from exc
+    module = CocoERLitModule.from_file(path)
     net = module.net.to(resolve_device(device)).eval()
     size = module.hparams.get("net", {}).get("hfe", {}).get("image_size")
     return net, module.thresholds.detach().cpu().clone(), (int(size) if size else None)
@@ -122,7 +113,7 @@ class Predictor(Engine):
     def from_checkpoint(
         cls, path: str | os.PathLike[str], device: str = "cpu", **kwargs: object
     ) -> Predictor:
-        """Load ``path`` (a Lightning checkpoint of :class:`CocoERLitModule`)."""
+        """Load ``path`` (a checkpoint of :class:`CocoERLitModule` or a safetensors export)."""
         net, thr, size = load_checkpoint_model(path, device)
         kwargs.setdefault("image_size", size)
         return cls(net, thr, device=device, checkpoint=str(path), **kwargs)  # type: ignore[arg-type]

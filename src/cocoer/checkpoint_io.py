@@ -1,0 +1,68 @@
+"""Atomic checkpoint writes: a run killed during a save leaves the previous file intact.
+
+:class:`AtomicCheckpointIO` (given to every Trainer by :func:`cocoer.train.prepare`)
+writes a checkpoint to a temporary file in the target's folder, flushes and fsyncs it,
+renames it over the target with :func:`os.replace` (atomic on POSIX and Windows) and
+fsyncs the folder, so that ``last.ckpt`` is at every instant either the old or the new
+complete file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+def write_checkpoint(checkpoint: dict[str, Any], f: IO[bytes]) -> None:
+    """Serialise ``checkpoint`` into the open binary file ``f`` (the step that a killed
+    process can interrupt; tests replace it with a slow writer)."""
+    torch.save(checkpoint, f)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_checkpoint(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's torch checkpoint IO with atomic saves (:func:`atomic_save`)."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(
+                f"{type(self).__name__} does not support storage_options, got {storage_options}"
+            )
+        atomic_save(checkpoint, path)

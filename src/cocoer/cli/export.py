@@ -1,0 +1,47 @@
+"""`cocoer-export`: a trained checkpoint in a format for sharing or deployment.
+
+    cocoer-export --format safetensors --ckpt last.ckpt --out shared/     # weights + JSON
+    cocoer-export --format onnx --ckpt last.ckpt --out model.onnx
+
+``safetensors``: the weights (no code can be stored in the file) and the config as JSON
+(:mod:`cocoer.export.safetensors`); ``cocoer-infer --ckpt`` and ``cocoer-eval ckpt_path=``
+read it. ``onnx``: :func:`cocoer.export.onnx.export_onnx`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cocoer.errors import InputError
+from cocoer.export.onnx_cli import add_onnx_arguments, run_onnx_export
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cocoer-export", description=__doc__.splitlines()[0])
+    p.add_argument("--format", choices=("safetensors", "onnx"), default="safetensors")
+    p.add_argument("--ckpt", required=True, help="checkpoint (.ckpt) to export")
+    p.add_argument("--out", required=True, help="output folder or file")
+    add_onnx_arguments(p)  # --opset, --quantize, --fp16, --image-size (used by --format onnx)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.format == "safetensors":
+            from cocoer.export.safetensors import write_export
+
+            files = write_export(args.ckpt, args.out)
+            print("wrote " + " and ".join(str(f) for f in files))
+        else:
+            return run_onnx_export(args)
+    except (InputError, FileNotFoundError) as exc:
+        print(f"cocoer-export: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""What a "clear error" is: the one exception family for bad input a user passed in.
+
+Every reader of user files (checkpoints, images, annotations, caches, configs) reports an
+input it cannot use either as a counted skip (:class:`cocoer.data.records.SkipReport`) or
+by raising :class:`InputError` (or a subclass), whose message names the file and the
+reason on one line. The command-line tools print that line and exit with status 2 instead
+of a traceback (:func:`clear_error_in`).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class CocoerError(Exception):
+    """Base of the errors that the command-line tools report on one line (no traceback)."""
+
+
+class InputError(CocoerError, ValueError):
+    """A file or value given by the user cannot be used.
+
+    Attributes:
+        where: the file (or value) that was refused.
+        reason: why, in a few words.
+    """
+
+    def __init__(self, where: str | os.PathLike[str], reason: str) -> None:
+        self.where = str(where)
+        self.reason = " ".join(str(reason).split())  # one line
+        super().__init__(f"{self.where}: {self.reason}")
+
+
+class CheckpointError(InputError):
+    """A checkpoint (or exported model) that cannot be loaded safely."""
+
+    def __str__(self) -> str:
+        return f"cannot load checkpoint {self.where}: {self.reason}"
+
+
+class NonFiniteLossError(CocoerError, RuntimeError):
+    """A loss term became NaN or infinite during training (the run stops)."""
+
+
+def clear_error_in(exc: BaseException) -> CocoerError | None:
+    """The :class:`CocoerError` ``exc`` is or was caused by (e.g. wrapped by Hydra's
+    ``InstantiationException``), else None."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, CocoerError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None

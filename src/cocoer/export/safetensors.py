@@ -1,0 +1,109 @@
+"""Weights-only export for sharing: safetensors (tensors only, no code) + the config as JSON.
+
+    cocoer-export --format safetensors --ckpt run/checkpoints/last.ckpt --out shared/
+
+``--out`` a folder: ``<out>/model.safetensors`` and ``<out>/config.json``; a file ending in
+``.safetensors``: that file and the JSON next to it (same stem, ``.json``). The JSON is
+also stored in the safetensors header (metadata ``cocoer_config``), so the weights file
+alone is enough to rebuild the model (:func:`read_export`); ``cocoer-infer --ckpt`` and
+``cocoer-eval ckpt_path=`` accept either form.
+
+The config holds the model's hyper-parameters (``hyper_parameters``, with the net config),
+the class names, the calibrated thresholds [k] and the preprocessing (window size S,
+ImageNet mean / std).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
+from cocoer.errors import CheckpointError
+
+FORMAT = "cocoer-safetensors"
+VERSION = 1
+META_KEY = "cocoer_config"
+
+
+def export_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """(weights file, JSON file) for ``out`` (a folder or a ``.safetensors`` file)."""
+    out = Path(out)
+    if out.suffix == ".safetensors":
+        return out, out.with_suffix(".json")
+    return out / "model.safetensors", out / "config.json"
+
+
+def export_config(hparams: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The JSON config of an export: hyper-parameters, classes, thresholds, preprocessing."""
+    from cocoer.lit_module import CocoERLitModule
+
+    module = CocoERLitModule(**{**hparams, "init_from": None})
+    thresholds = state.get("thresholds", torch.full((module.net.num_classes,), 0.5))
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "hyper_parameters": hparams,
+        "class_names": list(module.net.class_names),
+        "multi_label": bool(module.net.multi_label),
+        "thresholds": [float(t) for t in thresholds.tolist()],
+        "preprocessing": {
+            "image_size": hparams["net"].get("hfe", {}).get("image_size"),
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+        },
+    }
+
+
+def write_export(ckpt: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Export checkpoint ``ckpt`` (read safely) to ``out``; returns the files written."""
+    from safetensors.torch import save_file
+
+    from cocoer.checkpoint import load_model_file
+
+    hparams, state = load_model_file(ckpt)
+    config = export_config(hparams, state)
+    weights, js = export_paths(out)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    text = json.dumps(config, indent=2)
+    tmp = weights.with_name(weights.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={META_KEY: text})
+    os.replace(tmp, weights)
+    js.write_text(text + "\n")
+    return weights, js
+
+
+def read_export(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(hyper_parameters, state_dict)`` of an export (a ``.safetensors`` file or a folder).
+
+    Raises:
+        CheckpointError: missing, corrupt or not a cocoer export.
+    """
+    from safetensors import safe_open
+
+    p = Path(path)
+    weights = p / "model.safetensors" if p.is_dir() else p
+    if not weights.is_file():
+        raise CheckpointError(weights, "no such file")
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        msg = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise CheckpointError(weights, f"not a safetensors file ({msg[:160]})") from None
+    try:
+        config = json.loads(meta[META_KEY])
+        if config.get("format") != FORMAT:
+            raise ValueError(config.get("format"))
+        hparams = config["hyper_parameters"]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise CheckpointError(weights, "not a cocoer export (no cocoer_config metadata)") from None
+    return hparams, state
