@@ -29,6 +29,7 @@ TINY_DATA = {"n_train": 24, "n_val": 8, "n_test": 8, "seed": 0, "image_size": [4
 #: overrides that make a training run take seconds
 TINY_OVERRIDES = [
     "experiment=smoke",
+    "model.net.vi.clip_weights_path=null",  # random-weight CLIP: no pre-training step
     "data.image_size=32",
     "data.batch_size=8",
     "data.eval_batch_size=8",

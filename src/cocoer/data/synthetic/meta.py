@@ -83,3 +83,21 @@ def write_meta(
     (base / META_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def read_planted_conflicts(base: Path) -> dict[tuple[str, int], int] | None:
+    """``(image, person) -> planted level index`` (in LEVEL_NAMES order; -1: no conflict) from
+    ``<base>/cocoer_synthetic_meta.json``; None when the folder holds no generated dataset."""
+    path = base / META_NAME
+    if not path.is_file():
+        return None
+    try:
+        persons = json.loads(path.read_text(encoding="utf-8"))["persons"]
+        return {
+            (str(m["image"]), int(m["person"])): (
+                -1 if m["conflict_level"] is None else LEVEL_NAMES.index(m["conflict_level"])
+            )
+            for m in persons
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a valid generator meta file ({exc})") from exc

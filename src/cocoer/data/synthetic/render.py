@@ -38,6 +38,13 @@ LEVEL_NAMES = LEVELS  # (context, body, head): the order of the levels everywher
 EMOTIC_FOLDERS = ("emodb_small/images", "ade20k/images", "framesdb/images", "mscoco/images")
 META_NAME = "cocoer_synthetic_meta.json"
 
+#: Painted area per level, balanced so that the colours of the true classes cover more of the
+#: image than a conflicting level's: the share of the body box's width painted (the "shirt"),
+#: the context blobs per class and their radius (fraction of the image's shorter side).
+SHIRT_WIDTH = 0.7
+BLOBS_PER_CLASS = 3
+BLOB_RADIUS = (0.07, 0.10)
+
 SKIN = (224, 172, 140)
 EYE = (70, 45, 30)
 MOUTH = (185, 90, 80)
@@ -86,6 +93,8 @@ def _draw_body(
     colours: list[tuple[int, int, int]],
 ) -> None:
     x1, _, x2, y2 = body
+    pad = 0.5 * (1.0 - SHIRT_WIDTH) * (x2 - x1)  # the shirt: the middle of the body box
+    x1, x2 = _rint(x1 + pad), max(_rint(x1 + pad) + 1, _rint(x2 - pad))
     top = min(max(top, body[1]), y2 - 1)
     h = y2 - top
     n = len(colours)
@@ -108,12 +117,13 @@ def _draw_context(
     height: int,
     bodies: list[tuple[int, int, int, int]],
     colours: list[tuple[int, int, int]],
-    blobs_per_class: int = 2,
+    blobs_per_class: int | None = None,
 ) -> None:
+    blobs_per_class = BLOBS_PER_CLASS if blobs_per_class is None else blobs_per_class
     placed: list[tuple[float, ...]] = []
     for c in colours:
         for _ in range(blobs_per_class):
-            r = rng.uniform(0.06, 0.09) * min(width, height)
+            r = rng.uniform(*BLOB_RADIUS) * min(width, height)
             best = None
             for _try in range(40):
                 cx, cy = rng.uniform(r, width - r), rng.uniform(r, height - r)
