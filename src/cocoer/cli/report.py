@@ -48,7 +48,7 @@ def mechanism_rows(metrics: dict[str, Any], split: str = "test") -> list[dict[st
     add("final mAP, all persons", "workspace off", f"{split}/mAP_ws_off")
     add("other", "V-I mAP_t", f"{split}/mAP_t")
     add("other", "chance mAP", f"{split}/chance")
-    add("other", "mean |delta|^2", f"{split}/delta_sq")
+    add("other", "mean squared norm of delta", f"{split}/delta_sq")
     return rows
 
 

@@ -10,7 +10,12 @@ class is painted
 - in the context: round blobs outside every body box.
 
 The background is low-saturation noise. A fraction ``conflict_rate`` of the images has ONE level
-(head, body or context, uniformly) showing a wrong class instead of one true class; the side file
+(head, body or context, uniformly) showing a wrong class instead of one true class (a context
+conflict: every blob of the replaced class shows the wrong one; a head or body conflict: one
+person's head or shirt). The painted areas are balanced (the shirt covers the middle 70 % of the
+body box, three blobs per class in the context) so that the true classes cover more of the
+image than the conflicting level: a V-I branch reading the whole image can agree with the
+majority of the levels, and the planted level is identifiable in principle. The side file
 ``cocoer_synthetic_meta.json`` records, per person, the true labels, the conflicting level and
 the classes involved (and the bad cases, below). Everything is deterministic given ``seed``.
 
