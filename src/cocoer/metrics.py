@@ -83,7 +83,7 @@ class ScoreBank(Metric):
         self.labels.append(labels.detach().float())
 
     def compute(self) -> tuple[Tensor, Tensor]:
-        if not self.scores:
+        if isinstance(self.scores, list) and not self.scores:  # after a DDP sync: a tensor
             return torch.zeros(0, 0), torch.zeros(0, 0)
         return dim_zero_cat(self.scores), dim_zero_cat(self.labels)
 
@@ -153,7 +153,7 @@ class MaskedMeanAP(Metric):
         self.labels.append(labels.detach().float()[mask])
 
     def compute(self) -> Tensor:
-        if not self.scores:
+        if isinstance(self.scores, list) and not self.scores:  # after a DDP sync: a tensor
             return torch.tensor(float("nan"))
         s, y = dim_zero_cat(self.scores), dim_zero_cat(self.labels)
         valid = y.sum(0) > 0
