@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,10 +22,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the Hydra compose helper lives in tests/
 
-from tests.conftest import compose_config  # noqa: E402
-
+from cocoer.configs.compose import compose_config  # noqa: E402
 from cocoer.export.loading import load_checkpoint_weights_only  # noqa: E402
 from cocoer.export.onnx import OUTPUTS, export_net  # noqa: E402
 

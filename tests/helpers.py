@@ -1,20 +1,18 @@
-"""Helpers the tests import: Hydra composition into tmp_path, the tiny-run overrides, the
+"""Helpers the tests import: Hydra composition into tmp_path (``compose_config``, from the
+package), the tiny-run overrides, the
 CUDA skip marker. (Fixtures live in ``conftest.py``, which pytest loads by itself.)"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 
-from cocoer import config_dir
 from cocoer.configs import register_resolvers
+from cocoer.configs.compose import compose_config
+
+__all__ = ["TINY_DATA", "TINY_OVERRIDES", "compose_config", "requires_cuda"]
 
 register_resolvers()
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -29,6 +27,7 @@ TINY_DATA = {"n_train": 24, "n_val": 8, "n_test": 8, "seed": 0, "image_size": [4
 #: overrides that make a training run take seconds
 TINY_OVERRIDES = [
     "experiment=smoke",
+    "model.net.vi.clip_weights_path=null",  # random-weight CLIP: no pre-training step
     "data.image_size=32",
     "data.batch_size=8",
     "data.eval_batch_size=8",
@@ -40,27 +39,3 @@ TINY_OVERRIDES = [
     "model.net.hfe.d_h=16",
     "model.net.d=16",
 ]
-
-
-def compose_config(
-    name: str, out_dir: Path, data_root: Path | None = None, overrides: list[str] | None = None
-) -> DictConfig:
-    """Compose ``conf/<name>.yaml`` with Hydra's Compose API into ``out_dir``.
-
-    The run directory, the log directory and (optionally) the data root point into
-    ``out_dir`` so that nothing is written outside tmp_path.
-    """
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(name, overrides=list(overrides or []), return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.paths.root_dir = str(out_dir)
-            cfg.paths.output_dir = str(out_dir / "run")
-            cfg.paths.log_dir = str(out_dir / "logs")
-            cfg.paths.work_dir = str(out_dir)
-            cfg.paths.data_dir = str(out_dir / "data")
-            if data_root is not None:
-                cfg.data.root = str(data_root)
-                cfg.data.synthetic = None
-        HydraConfig().set_config(cfg)
-    return cfg

@@ -420,7 +420,7 @@ TINY_PRESET = [
 @pytest.mark.parametrize("preset", ["cocoer_authors_eval", "cocoer_authors_demo"])
 def test_authors_presets_compose_validate_and_build(tmp_path: Path, preset: str) -> None:
     from cocoer.configs.schema import validate_config
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
 
     cfg = compose_config("train", tmp_path, overrides=[f"model={preset}", *TINY_PRESET])
     validate_config(cfg)
@@ -453,7 +453,7 @@ def test_authors_presets_compose_validate_and_build(tmp_path: Path, preset: str)
 
 def test_invalid_authors_option_fails_validation(tmp_path: Path) -> None:
     from cocoer.configs.schema import validate_config
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
 
     cfg = compose_config(
         "train", tmp_path, overrides=["model=cocoer_tiny", "model.net.hfe.kv_source=latest"]
@@ -514,7 +514,7 @@ def test_authors_eval_preset_has_the_authors_sizes(tmp_path: Path) -> None:
     """Full size, random weights: the shapes of the authors' model_GWT (k = 26)."""
     import hydra
 
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
 
     cfg = compose_config(
         "train", tmp_path, overrides=["model=cocoer_authors_eval", "data=emotic_synthetic"]

@@ -22,7 +22,7 @@ from PIL import Image
 
 from cocoer.checkpoint import load_cocoer_checkpoint
 from tests.checkpoint_payloads import write_bad_files, write_payload_checkpoint
-from tests.conftest import TINY_OVERRIDES
+from tests.helpers import TINY_OVERRIDES
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from cocoer.lit_module import calibrate_thresholds
+from cocoer.infer.thresholds import calibrate_thresholds
 from cocoer.losses import (
     LOSS_KINDS,
     LevelLoss,

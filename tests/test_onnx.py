@@ -237,7 +237,7 @@ def test_other_model_variants_export(tmp_path: Path, kwargs: dict) -> None:
 def test_authors_presets_export(tmp_path: Path, preset: str) -> None:
     import hydra
 
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
     from tests.test_authors_options import TINY_PRESET
 
     cfg = compose_config("train", tmp_path, overrides=[f"model={preset}", *TINY_PRESET])

@@ -33,7 +33,16 @@ from torchmetrics.classification import (
 
 from cocoer.constants import HEAD_NAMES, LEVEL_SHORT, LEVELS
 from cocoer.errors import NonFiniteLossError
+from cocoer.infer.thresholds import calibrate_thresholds
 from cocoer.losses import LossWeights, emo_loss
+from cocoer.metrics import (
+    ClassPositives,
+    ConflictExclusion,
+    LevelCounts,
+    MaskedMeanAP,
+    ScoreBank,
+    workspace_switched_off,
+)
 from cocoer.models import CocoER, create_model
 
 # The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
@@ -75,35 +84,6 @@ def to_plain(x: Any) -> Any:
     return x
 
 
-def calibrate_thresholds(scores: Tensor, labels: Tensor, rule: str = "f1") -> Tensor:
-    """Per-class thresholds from validation scores [N, k] and labels [N, k] -> [k].
-
-    ``f1``: the candidate score maximising F1 of the class; ``pr_equal``: the candidate
-    where precision and recall are closest; ``fixed``: 0.5. Classes without positives get
-    0.5. Candidates are midpoints between consecutive sorted scores.
-    """
-    k = scores.shape[1]
-    out = torch.full((k,), 0.5)
-    if rule == "fixed" or scores.numel() == 0:
-        return out
-    s, order = torch.sort(scores, dim=0, descending=True)
-    y = labels.gather(0, order)
-    tp = y.cumsum(0)
-    fp = (1 - y).cumsum(0)
-    pos = y.sum(0, keepdim=True)
-    precision = tp / (tp + fp)
-    recall = tp / pos.clamp_min(1)
-    if rule == "f1":
-        crit = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
-        best = crit.argmax(0)
-    else:
-        best = (precision - recall).abs().argmin(0)
-    nxt = (best + 1).clamp_max(s.shape[0] - 1)
-    cols = torch.arange(k)
-    thr = torch.where(nxt > best, 0.5 * (s[best, cols] + s[nxt, cols]), s[best, cols] - 1e-6)
-    return torch.where(pos[0] > 0, thr, out)
-
-
 class CocoERLitModule(L.LightningModule):
     """Training, validation, test and prediction of CocoER.
 
@@ -121,8 +101,6 @@ class CocoERLitModule(L.LightningModule):
 
     # buffers registered in __init__
     thresholds: Tensor
-    _first_excluded: Tensor
-    _positives: Tensor
 
     def __init__(
         self,
@@ -166,11 +144,11 @@ class CocoERLitModule(L.LightningModule):
         self.metrics = torch.nn.ModuleDict(
             {stage: self._make_metrics(k) for stage in ("val", "test")}
         )
-        self.register_buffer("_first_excluded", torch.zeros(3, dtype=torch.long), persistent=False)
-        self.register_buffer("_positives", torch.zeros(k, dtype=torch.long), persistent=False)
+        self.epoch_stats = torch.nn.ModuleDict(
+            {stage: self._make_epoch_stats(k) for stage in ("val", "test")}
+        )
+        self.val_scores = ScoreBank()
         self._per_class_ap = torch.zeros(k)
-        self._val_scores: list[Tensor] = []
-        self._val_labels: list[Tensor] = []
         self.prediction_rows: list[dict[str, Any]] = []
         self._apply_freezing()
         if init_from:
@@ -224,6 +202,24 @@ class CocoERLitModule(L.LightningModule):
         else:
             make = lambda: MulticlassAccuracy(num_classes=k, average="micro")
         return MetricCollection({h: make() for h in HEADS})
+
+    def _make_epoch_stats(self, k: int) -> torch.nn.ModuleDict:
+        """First-excluded counts, class positives, and (generated data) the conflict
+        statistics: mAP of the final prediction on conflicting / clean persons, with the
+        workspace on and switched off (``ws_off``)."""
+        stats: dict[str, Metric] = {
+            "first": LevelCounts(),
+            "positives": ClassPositives(k),
+            "conflict": ConflictExclusion(),
+        }
+        if self.multi_label:
+            for run in ("ws_on", "ws_off"):
+                for subset in ("all", "conflict", "clean"):
+                    stats[f"mAP_{run}_{subset}"] = MaskedMeanAP(k)
+        return torch.nn.ModuleDict(stats)
+
+    def _stats(self, stage: str) -> Mapping[str, Metric]:
+        return cast(Mapping[str, Metric], self.epoch_stats[stage])
 
     def _stage_metrics(self, stage: str) -> MetricCollection:
         """The metric collection of ``stage`` (``val`` | ``test``)."""
@@ -334,15 +330,36 @@ class CocoERLitModule(L.LightningModule):
         )
         for h, lg in logits.items():
             self._stage_metrics(stage)[h].update(self._scores(lg.detach()), target)
-        self._first_excluded += torch.bincount(out["order"][:, 0], minlength=3)
-        self._positives += (y > 0.5).sum(0).to(self._positives)
+        stats = self._stats(stage)
+        stats["first"].update(out["order"])
+        stats["positives"].update(y)
+        if "conflict_level" in batch and self.hparams["stage"] == "main":
+            self._update_conflict_stats(out, batch, stats)
+
+    def _update_conflict_stats(
+        self, out: dict[str, Tensor], batch: Mapping[str, Tensor], stats: Mapping[str, Metric]
+    ) -> None:
+        """Generated data: first-excluded vs planted level; mAP on conflicting / clean persons,
+        with the workspace on and off (a second pass of the net, delta_scale = inner_lr = 0)."""
+        planted = batch["conflict_level"].long()
+        stats["conflict"].update(out["order"], planted)
+        if not self.multi_label:
+            return
+        y = batch["labels"]
+        with torch.no_grad(), workspace_switched_off(self.net.workspace):
+            off = self.net(batch)
+        masks = {"all": torch.ones_like(planted, dtype=torch.bool)}
+        masks.update(conflict=planted >= 0, clean=planted < 0)
+        for run, o in (("ws_on", out), ("ws_off", off)):
+            scores = self._scores(o["logits_G"].detach())
+            for subset, mask in masks.items():
+                stats[f"mAP_{run}_{subset}"].update(scores, y, mask)
 
     def _log_epoch_metrics(self, stage: str) -> dict[str, float]:
         logged: dict[str, float] = {}
         name = "mAP" if self.multi_label else "acc"
-        if self.trainer.world_size > 1:  # counts over the whole split, like the metrics
-            for buf in (self._positives, self._first_excluded):
-                buf.copy_(cast(Tensor, self.trainer.strategy.reduce(buf, reduce_op="sum")))
+        stats = self._stats(stage)
+        positives = cast(Tensor, stats["positives"].compute())  # summed over ranks
         for h in HEADS:
             metric = self._stage_metrics(stage)[h]
             with warnings.catch_warnings():  # classes without positives are excluded below
@@ -350,7 +367,7 @@ class CocoERLitModule(L.LightningModule):
                 value = metric.compute()
             if self.multi_label:  # mean over classes with positives (AP undefined otherwise)
                 per_class = value
-                valid = torch.isfinite(per_class) & (self._positives > 0)
+                valid = torch.isfinite(per_class) & (positives > 0)
                 value = (
                     per_class[valid].mean() if valid.any() else per_class.new_tensor(float("nan"))
                 )
@@ -360,33 +377,49 @@ class CocoERLitModule(L.LightningModule):
             self.log(key, value * 100.0, prog_bar=h == "G", sync_dist=True)
             logged[key] = float(value) * 100.0
             metric.reset()
-        total = self._first_excluded.sum().clamp_min(1)
-        for i, lvl in enumerate(LEVELS):
-            share = 100.0 * self._first_excluded[i].float() / total
-            self.log(f"{stage}/first_excluded/{lvl}", share, sync_dist=True)
-            logged[f"{stage}/first_excluded/{lvl}"] = float(share)
-        self._first_excluded.zero_()
-        self._positives.zero_()
+        first = cast(Tensor, stats["first"].compute())
+        counted = {
+            f"{stage}/first_excluded/{lvl}": float(100.0 * first[i] / first.sum().clamp_min(1))
+            for i, lvl in enumerate(LEVELS)
+        }
+        counted.update(self._conflict_results(stage, stats))
+        for key, val in counted.items():  # already over the whole split (Metric states)
+            self.log(key, val)
+        logged.update(counted)
+        for metric in stats.values():
+            metric.reset()
         return logged
+
+    def _conflict_results(self, stage: str, stats: Mapping[str, Metric]) -> dict[str, float]:
+        """``{stage}/conflict_first_excluded[/level|/chance]``, ``{stage}/conflict_n`` and the
+        mAPs on conflicting / clean persons with the workspace on and off (generated data)."""
+        res = cast(dict[str, Tensor], stats["conflict"].compute())
+        if float(res["n"]) == 0:
+            return {}
+        key = f"{stage}/conflict_first_excluded"
+        out = {key: float(res["all"]), f"{stage}/conflict_n": float(res["n"])}
+        out.update({f"{key}/{lvl}": float(res[lvl]) for lvl in (*LEVELS, "chance")})
+        if self.multi_label:
+            for run, tag in (("ws_on", "mAP"), ("ws_off", "mAP_ws_off")):
+                for subset in ("conflict", "clean"):
+                    value = stats[f"mAP_{run}_{subset}"].compute()
+                    out[f"{stage}/{tag}/{subset}_persons"] = float(value)
+                if run == "ws_off":
+                    out[f"{stage}/{tag}"] = float(stats[f"mAP_{run}_all"].compute())
+        return out
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         out, _ = self._step(batch, "val")
         self._update_metrics(out, batch, "val")
-        self._val_scores.append(self._scores(out["logits_G"].detach()).cpu())
-        self._val_labels.append(batch["labels"].detach().cpu())
+        self.val_scores.update(self._scores(out["logits_G"].detach()), batch["labels"])
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics("val")
-        if self._val_scores and self.multi_label:
-            scores, labels = torch.cat(self._val_scores), torch.cat(self._val_labels)
-            if self.trainer.world_size > 1:  # every rank calibrates on the whole split
-                scores = cast(Tensor, self.all_gather(scores.to(self.device))).flatten(0, 1).cpu()
-                labels = cast(Tensor, self.all_gather(labels.to(self.device))).flatten(0, 1).cpu()
-            self.thresholds.copy_(
-                calibrate_thresholds(scores, labels, self.hparams["threshold_rule"])
-            )
-        self._val_scores.clear()
-        self._val_labels.clear()
+        if self.multi_label and self.val_scores.update_count > 0:
+            scores, labels = self.val_scores.compute()  # the whole split, on every rank
+            thr = calibrate_thresholds(scores.cpu(), labels.cpu(), self.hparams["threshold_rule"])
+            self.thresholds.copy_(thr)
+        self.val_scores.reset()
 
     def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         out, _ = self._step(batch, "test")

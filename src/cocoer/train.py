@@ -72,6 +72,8 @@ def prepare(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, 
     attach_wandb_run(cfg, group=_sweep_group(), write=is_rank_zero())
     log.info("instantiating datamodule <%s>", cfg.data._target_)
     datamodule = hydra.utils.instantiate(cfg.data)
+    if getattr(datamodule, "synthetic_clip", None) is not None:
+        datamodule.prepare_data()  # the generated data and its CLIP, before the model uses it
     log.info("instantiating model <%s>", cfg.model._target_)
     model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_list(cfg.get("callbacks"))
@@ -263,7 +265,35 @@ def summarise(metrics: dict[str, Any], cfg: DictConfig) -> str:
             ]
             if shares:
                 lines.append(f"{split} first-excluded level: " + ", ".join(shares))
+            lines.extend(_mechanism_lines(metrics, split, name))
     if metrics.get("best_ckpt"):
         lines.append(f"best checkpoint: {metrics['best_ckpt']}")
     lines.append(f"run directory (logs, config, metrics.json): {metrics.get('output_dir')}")
     return "\n".join(lines)
+
+
+def _mechanism_lines(metrics: dict[str, Any], split: str, name: str) -> list[str]:
+    """V-I metric, and on generated data how often competition finds the planted level and
+    the final metric on conflicting / clean persons with the workspace on and off."""
+    get = metrics.get
+    lines = []
+    if get(f"{split}/{name}_t") is not None:
+        lines.append(f"{split} {name}_t (V-I): {get(f'{split}/{name}_t'):.2f}")
+    key = f"{split}/conflict_first_excluded"
+    if get(key) is not None:
+        per = ", ".join(f"{lvl} {get(f'{key}/{lvl}', float('nan')):.1f}%" for lvl in LEVELS)
+        n = int(get(f"{split}/conflict_n", 0))
+        lines.append(
+            f"{split} conflict_first_excluded: {get(key):.1f}% of {n}"
+            f" planted conflicts (chance {get(f'{key}/chance', float('nan')):.1f}%; {per})"
+        )
+    on, off = f"{split}/{name}", f"{split}/{name}_ws_off"
+    if get(f"{off}/conflict_persons") is not None:
+        lines.append(
+            f"{split} {name} workspace on / off: conflicting persons "
+            f"{get(f'{on}/conflict_persons'):.2f} / {get(f'{off}/conflict_persons'):.2f}, "
+            f"clean persons {get(f'{on}/clean_persons'):.2f} / {get(f'{off}/clean_persons'):.2f}, "
+            f"all {get(on):.2f} / {get(off):.2f}; "
+            f"mean |delta|^2 {get(f'{split}/delta_sq', float('nan')):.3g}"
+        )
+    return lines

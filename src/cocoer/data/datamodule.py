@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from cocoer.data.box_cache import load_box_cache
 from cocoer.data.dataset import PersonWindowsDataset, resolve_records, source_counts
 from cocoer.data.records import PersonRecord, SkipReport
+from cocoer.data.synthetic.meta import read_planted_conflicts
 from cocoer.data.transforms import AugmentConfig, WindowTransform
 from cocoer.data.windows import DEFAULT_MAX_PIXELS
 
@@ -56,6 +57,10 @@ class PersonDataModule(pl.LightningDataModule):
             ``prepare_data`` generates a dataset there.
         num_classes, multi_label: optional, checked against the dataset (config interpolation).
         box_cache: read ``<dataset dir>/cocoer_boxes.jsonl`` when present.
+        synthetic_clip: None, or fields of
+            :class:`~cocoer.data.synthetic.clip_pretrain.ClipPretrainConfig`: with generated
+            data, ``prepare_data`` also pre-trains (or reuses) the tiny CLIP of the dataset,
+            ``<dataset dir>/cocoer_clip/weights.pt`` (for ``model.net.vi.clip_weights_path``).
     """
 
     CLASS_NAMES: tuple[str, ...] = ()
@@ -76,6 +81,7 @@ class PersonDataModule(pl.LightningDataModule):
         num_classes: int | None = None,
         multi_label: bool | None = None,
         box_cache: bool = True,
+        synthetic_clip: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if num_classes is not None and int(num_classes) != len(self.CLASS_NAMES):
@@ -106,6 +112,7 @@ class PersonDataModule(pl.LightningDataModule):
         self.max_image_pixels = None if max_image_pixels is None else int(max_image_pixels)
         self.synthetic = dict(synthetic) if synthetic else None
         self.use_box_cache = bool(box_cache)
+        self.synthetic_clip = dict(synthetic_clip) if synthetic_clip is not None else None
         self.datasets: dict[str, PersonWindowsDataset] = {}
         self.skip_reports: dict[str, SkipReport] = {}
 
@@ -148,14 +155,22 @@ class PersonDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ Lightning hooks
     def prepare_data(self) -> None:
-        """Generate the synthetic dataset if configured and the root has no annotations.
+        """Generate the synthetic dataset if configured and the root has no annotations, then
+        (``synthetic_clip``) pre-train its CLIP unless a cache with the same key exists."""
+        if self.synthetic is not None and not self.has_annotations():
+            self._generate()
+        if self.synthetic is not None and self.synthetic_clip is not None:
+            from cocoer.data.synthetic.clip_pretrain import pretrain_synthetic_clip
+
+            pretrain_synthetic_clip(self.dataset_dir(), **self.synthetic_clip)
+
+    def _generate(self) -> None:
+        """Generate the synthetic dataset into :meth:`dataset_dir`.
 
         The dataset is written to a scratch folder next to the target and renamed into place,
         so an interrupted run leaves nothing half-written and concurrent jobs (a parallel
         multirun sharing ``data_dir``) cannot mix their files: the first rename wins.
         """
-        if self.synthetic is None or self.has_annotations():
-            return
         final = self.dataset_dir()
         if final.exists() and any(final.iterdir()):
             raise FileExistsError(
@@ -189,6 +204,7 @@ class PersonDataModule(pl.LightningDataModule):
         base = self.dataset_dir()
         cache_report = SkipReport()
         cache = load_box_cache(base, cache_report) if self.use_box_cache else {}
+        planted = read_planted_conflicts(base)  # generated data only
         for split in splits:
             if split in self.datasets:
                 continue
@@ -205,6 +221,7 @@ class PersonDataModule(pl.LightningDataModule):
                 self.num_classes,
                 WindowTransform(self.image_size, augment),
                 self.max_image_pixels,
+                conflict_levels=planted,
             )
             self.skip_reports[split] = report
             self._publish(split, records, report)

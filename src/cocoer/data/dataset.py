@@ -123,7 +123,9 @@ class PersonWindowsDataset(Dataset):
 
     ``__getitem__`` returns ``context``/``body``/``head`` float32 [3, S, S], ``body_box``/
     ``head_box`` float32 [4], ``labels`` float32 [k] (multi-hot, or one-hot when single-label)
-    and ``index`` int64 []. A file that fails to decode raises :class:`BadSampleError` naming it.
+    and ``index`` int64 []; with ``conflict_levels`` (generated data) also ``conflict_level``
+    int64 []: the planted conflicting level (index in LEVELS: context, body, head) or -1.
+    A file that fails to decode raises :class:`BadSampleError` naming it.
     """
 
     def __init__(
@@ -133,8 +135,10 @@ class PersonWindowsDataset(Dataset):
         num_classes: int,
         transform: WindowTransform,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        conflict_levels: dict[tuple[str, int], int] | None = None,
     ) -> None:
         self.records = list(records)
+        self.conflict_levels = conflict_levels
         self.root = Path(root)
         self.num_classes = int(num_classes)
         self.transform = transform
@@ -160,4 +164,7 @@ class PersonWindowsDataset(Dataset):
         sample = self.transform(image, rec.body_box, rec.head_box)  # type: ignore[arg-type]
         sample["labels"] = self.labels_tensor(index)
         sample["index"] = torch.tensor(index, dtype=torch.int64)
+        if self.conflict_levels is not None:
+            level = self.conflict_levels.get(rec.key, -1)
+            sample["conflict_level"] = torch.tensor(level, dtype=torch.int64)
         return sample
