@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cocoer.data.preprocess import PreprocessConfig
 from cocoer.data.windows import make_windows
 from cocoer.losses import LevelLoss
 from cocoer.models import create_model
@@ -29,6 +28,7 @@ from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import FusionHead, LevelMappings
 from cocoer.models.hfe import HFE, PositionEmbedding2D
 from cocoer.models.norms import PerSampleBatchNorm2d, use_per_sample_batchnorm
+from cocoer.preprocess import PreprocessConfig
 from cocoer.workspace import Workspace, exclusion_order
 
 REFERENCE = Path(__file__).parent / "data" / "default_model_outputs.pt"

@@ -27,6 +27,8 @@ data:
 model:
   net:
     d: 16
+    vi:
+      clip_weights_path: null
     hfe:
       tiny_width: 8
       d_h: 16

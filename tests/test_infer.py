@@ -16,7 +16,7 @@ from PIL import Image
 from cocoer.constants import LEVELS
 from cocoer.detect import PersonDetection
 from cocoer.infer import Predictor, build_policy, parse_threshold_spec
-from cocoer.infer.thresholds import DEMO_FINAL, DEMO_LEVEL
+from cocoer.thresholds import DEMO_FINAL, DEMO_LEVEL
 
 IMAGES = Path(__import__("insightface").__file__).parent / "data" / "images"
 T1 = IMAGES / "t1.jpg"

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from cocoer.infer.thresholds import calibrate_thresholds
 from cocoer.losses import (
     LOSS_KINDS,
     LevelLoss,
@@ -19,6 +18,7 @@ from cocoer.losses import (
     emotic_batch_weights,
     emotic_sample_weights,
 )
+from cocoer.thresholds import calibrate_thresholds
 
 
 @pytest.mark.parametrize("kind", LOSS_KINDS)

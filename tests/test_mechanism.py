@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import cocoer.infer.thresholds
+import cocoer.thresholds
 import cocoer.workspace.core
 from cocoer.constants import LEVELS
 from cocoer.data.synthetic import generate_emotic
@@ -22,7 +22,7 @@ from cocoer.workspace import Workspace
 
 
 def test_threshold_calibration_doctests_run() -> None:
-    result = doctest.testmod(cocoer.infer.thresholds, raise_on_error=False)
+    result = doctest.testmod(cocoer.thresholds, raise_on_error=False)
     assert result.attempted >= 3 and result.failed == 0
 
 
@@ -82,7 +82,7 @@ def test_random_exclusion_order_fails_to_find_it(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(
         cocoer.workspace.core,
         "exclusion_order",
-        lambda f: torch.argsort(torch.rand(f.shape, generator=g), -1),
+        lambda f, *_: torch.argsort(torch.rand(f.shape, generator=g), -1),
     )
     assert _found_share(Workspace(LevelLoss("bce"))) < 70.0
 
@@ -175,7 +175,7 @@ def test_smoke_run_finds_the_planted_level(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(
         cocoer.workspace.core,
         "exclusion_order",
-        lambda f: torch.argsort(torch.rand(f.shape, generator=g), -1),
+        lambda f, *_: torch.argsort(torch.rand(f.shape, generator=g), -1),
     )
     shuffled = trainer.test(model, datamodule=datamodule)[0]
     assert shuffled["test/conflict_first_excluded"] < 70.0

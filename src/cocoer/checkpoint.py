@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from cocoer.errors import CheckpointError
+from cocoer.export_format import read_export
 
 #: Globals (classes / functions) a cocoer checkpoint may reference beyond torch's own
 #: tensor and container rebuilders. Kept empty on purpose.
@@ -144,8 +145,6 @@ def load_model_file(
     """``(hyper_parameters, state_dict)`` of a checkpoint or of a safetensors export
     (detected by extension / folder), both read without running code from the file."""
     if is_export(path):
-        from cocoer.export.safetensors import read_export
-
         hp, state = read_export(path)
     else:
         ckpt = load_cocoer_checkpoint(path)

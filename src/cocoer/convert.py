@@ -452,7 +452,7 @@ def save_converted_checkpoint(
     """
     import lightning
 
-    from cocoer.infer.thresholds import DEMO_FINAL
+    from cocoer.thresholds import DEMO_FINAL
 
     hp = lit_hyperparameters(model_cfg)
     k = int(hp["net"]["num_classes"])

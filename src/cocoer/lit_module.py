@@ -33,7 +33,6 @@ from torchmetrics.classification import (
 
 from cocoer.constants import HEAD_NAMES, LEVEL_SHORT, LEVELS
 from cocoer.errors import NonFiniteLossError
-from cocoer.infer.thresholds import calibrate_thresholds
 from cocoer.losses import LossWeights, emo_loss
 from cocoer.metrics import (
     ClassPositives,
@@ -44,6 +43,7 @@ from cocoer.metrics import (
     workspace_switched_off,
 )
 from cocoer.models import CocoER, create_model
+from cocoer.thresholds import calibrate_thresholds
 
 # The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")

@@ -7,7 +7,7 @@ come from the library: no hand-written rank reductions.
   (Table 5 of the paper; docs/method.md section 4).
 - :class:`ClassPositives`: positives per class (AP is undefined for a class without any).
 - :class:`ScoreBank`: the final scores and labels of the validation split, kept for the
-  threshold calibration (:func:`cocoer.infer.thresholds.calibrate_thresholds`).
+  threshold calibration (:func:`cocoer.thresholds.calibrate_thresholds`).
 - :class:`ConflictExclusion`: on generated data with a planted conflicting level, how often
   the first-excluded level is the planted one, per planted level, and the share expected by
   chance (first-excluded level independent of the planted one).

@@ -15,7 +15,6 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from cocoer.constants import LEVELS
-from cocoer.data.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS
 from cocoer.lit_module import STAGES, THRESHOLD_RULES
 from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
@@ -32,6 +31,7 @@ from cocoer.models.hfe import (
 )
 from cocoer.models.norms import BACKBONE_NORMS
 from cocoer.models.vi import CLIP_INPUTS, CLIP_PRECISIONS, VI_FEATURES, VI_INPUT_ACTIVATIONS
+from cocoer.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS
 from cocoer.workspace import INNER_PARAMS, QP_METHODS, SAMPLE_WEIGHTS, TIE_BREAKS, UPDATE_TYPES
 
 # The model's options live next to the modules they configure (one place per option);

@@ -32,9 +32,9 @@ from torch import Tensor, nn
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD, LEVELS
 from cocoer.export import DEFAULT_OPSET
 from cocoer.export.loading import load_checkpoint_weights_only
-from cocoer.infer.thresholds import DEMO_FINAL, DEMO_LEVEL, DEMO_VI, UNCALIBRATED_LEVEL
 from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import LevelMappings
+from cocoer.thresholds import DEMO_FINAL, DEMO_LEVEL, DEMO_VI, UNCALIBRATED_LEVEL
 
 #: Layout version of the metadata written below.
 METADATA_VERSION = 1

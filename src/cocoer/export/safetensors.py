@@ -5,8 +5,8 @@
 ``--out`` a folder: ``<out>/model.safetensors`` and ``<out>/config.json``; a file ending in
 ``.safetensors``: that file and the JSON next to it (same stem, ``.json``). The JSON is
 also stored in the safetensors header (metadata ``cocoer_config``), so the weights file
-alone is enough to rebuild the model (:func:`read_export`); ``cocoer-infer --ckpt`` and
-``cocoer-eval ckpt_path=`` accept either form.
+alone is enough to rebuild the model (:func:`cocoer.export_format.read_export`);
+``cocoer-infer --ckpt`` and ``cocoer-eval ckpt_path=`` accept either form.
 
 The config holds the model's hyper-parameters (``hyper_parameters``, with the net config),
 the class names, the calibrated thresholds [k] and the preprocessing (window size S,
@@ -23,11 +23,9 @@ from typing import Any
 import torch
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
-from cocoer.errors import CheckpointError
+from cocoer.export_format import FORMAT, META_KEY, VERSION, read_export
 
-FORMAT = "cocoer-safetensors"
-VERSION = 1
-META_KEY = "cocoer_config"
+__all__ = ["FORMAT", "META_KEY", "VERSION", "export_config", "export_paths", "read_export"]
 
 
 def export_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -76,34 +74,3 @@ def write_export(ckpt: str | os.PathLike[str], out: str | os.PathLike[str]) -> t
     os.replace(tmp, weights)
     js.write_text(text + "\n")
     return weights, js
-
-
-def read_export(
-    path: str | os.PathLike[str],
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(hyper_parameters, state_dict)`` of an export (a ``.safetensors`` file or a folder).
-
-    Raises:
-        CheckpointError: missing, corrupt or not a cocoer export.
-    """
-    from safetensors import safe_open
-
-    p = Path(path)
-    weights = p / "model.safetensors" if p.is_dir() else p
-    if not weights.is_file():
-        raise CheckpointError(weights, "no such file")
-    try:
-        with safe_open(str(weights), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        msg = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-        raise CheckpointError(weights, f"not a safetensors file ({msg[:160]})") from None
-    try:
-        config = json.loads(meta[META_KEY])
-        if config.get("format") != FORMAT:
-            raise ValueError(config.get("format"))
-        hparams = config["hyper_parameters"]
-    except (KeyError, ValueError, TypeError, AttributeError):
-        raise CheckpointError(weights, "not a cocoer export (no cocoer_config metadata)") from None
-    return hparams, state

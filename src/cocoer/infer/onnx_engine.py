@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cocoer.data.preprocess import PreprocessConfig
 from cocoer.data.window_arrays import make_windows_array
 from cocoer.detect import PersonDetection
 from cocoer.infer.decisions import OUTPUT_KEYS
 from cocoer.infer.engine import Engine
+from cocoer.preprocess import PreprocessConfig
 
 #: Metadata keys the engine needs.
 REQUIRED_METADATA = ("cocoer.class_names", "cocoer.multi_label", "cocoer.preprocessing")

@@ -10,11 +10,11 @@ from omegaconf import MISSING
 from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
-from cocoer.data.preprocess import PreprocessConfig
 from cocoer.losses import LevelLoss
 from cocoer.models.heads import FusionHead, GenericLevelMappings, LevelMappings
 from cocoer.models.hfe import HFE, HFEConfig
 from cocoer.models.vi import VIConfig, VIModule
+from cocoer.preprocess import PreprocessConfig
 from cocoer.workspace import Workspace, WorkspaceConfig
 
 
@@ -44,7 +44,7 @@ class CocoERConfig:
     GELU and two more LayerNorms, F2/F3, see :class:`FusionHead`); box_quantization ``none``
     | ``int224`` (body / head boxes rounded to integers of the S x S frame before the
     position embedding, P6); preprocess: how inference windows are made for this model
-    (channel order, box rounding: :class:`cocoer.data.preprocess.PreprocessConfig`, kept as
+    (channel order, box rounding: :class:`cocoer.preprocess.PreprocessConfig`, kept as
     ``model.preprocess`` and applied by ``cocoer-infer``, P1/P5).
 
     Build a model with :func:`cocoer.models.create_model`, which also takes a preset name

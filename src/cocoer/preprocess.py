@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cocoer.data.records import BBox
+#: (x1, y1, x2, y2) in pixels (the same alias as ``cocoer.data.records.BBox``)
+BBox = tuple[float, float, float, float]
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 BOX_ROUNDINGS = ("cocoer", "authors")
