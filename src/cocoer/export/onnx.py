@@ -233,8 +233,8 @@ def quantize_int8(src: Path, dst: Path) -> None:
 def convert_fp16(src: Path, dst: Path) -> None:
     """float16 weights and activations (inputs / outputs stay float32), for the CUDA provider."""
     import onnx
-    from onnxscript import ir
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+    from onnxscript import ir
 
     model = convert_float_to_float16(
         onnx.load(str(src)),
