@@ -96,6 +96,29 @@ def test_exclusion_order_equals_stable_sort_with_ties() -> None:
     assert torch.equal(exclusion_order(f, "head_first"), want_h)
 
 
+@pytest.mark.parametrize(
+    "pre", [None, {"channel_order": "bgr", "box_rounding": "authors"}], ids=["cocoer", "authors"]
+)
+def test_numpy_windows_equal_the_torch_windows(pre: dict | None) -> None:
+    """The ONNX engine's windows (numpy) are bit-for-bit the PyTorch engine's."""
+    from PIL import Image
+
+    from cocoer.data.preprocess import PreprocessConfig
+    from cocoer.data.window_arrays import make_windows_array
+    from cocoer.data.windows import make_windows
+
+    image = Image.open(T1).convert("RGB")
+    config = PreprocessConfig.from_any(pre)
+    for body, head in (((100.3, 50.7, 400.2, 800.9), (180.5, 60.1, 260.4, 150.8)),
+                       ((-20, 700, 90, 2000), (10, 710, 11, 711))):  # fmt: skip
+        want = make_windows(image, body, head, 48, config)
+        got = make_windows_array(image, body, head, 48, config)
+        assert set(got) == set(want)
+        for k, v in want.items():
+            assert got[k].dtype == v.numpy().dtype
+            np.testing.assert_array_equal(got[k], v.numpy(), err_msg=k)
+
+
 def test_refuses_mlp_mapping_and_iterative_qp(tmp_path: Path) -> None:
     torch.manual_seed(0)
     mlp = tiny_net(mapping="mlp")

@@ -241,6 +241,16 @@ def convert_fp16(src: Path, dst: Path) -> None:
         keep_io_types=True,
         op_block_list=[*DEFAULT_OP_BLOCK_LIST, *FP32_OPS],
     )
+    # the converter can insert the same Cast twice (one per blocked consumer): keep the first
+    produced: set[str] = set()
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type == "Cast" and node.output and all(o in produced for o in node.output):
+            continue
+        produced.update(node.output)
+        nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
     ir_model = ir.from_proto(model)
     ir_model.graph.sort()  # the converter appends its input casts after their users
     onnx.save_model(ir.to_proto(ir_model), str(dst))
