@@ -103,9 +103,9 @@ def test_numpy_windows_equal_the_torch_windows(pre: dict | None) -> None:
     """The ONNX engine's windows (numpy) are bit-for-bit the PyTorch engine's."""
     from PIL import Image
 
-    from cocoer.data.preprocess import PreprocessConfig
     from cocoer.data.window_arrays import make_windows_array
     from cocoer.data.windows import make_windows
+    from cocoer.preprocess import PreprocessConfig
 
     image = Image.open(T1).convert("RGB")
     config = PreprocessConfig.from_any(pre)
