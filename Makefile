@@ -53,8 +53,9 @@ smoke: ## generate the synthetic EMOTIC-layout data, train the tiny model, test 
 test: ## the test suite (what CI runs); slow and GPU tests excluded
 	$(PYTHON) -m pytest -q -n 2 --dist loadfile
 
-test-slow: ## only the slow tests
+test-slow: ## only the slow tests, and the fuzz suite with its long profile
 	$(PYTHON) -m pytest -q -m slow
+	HYPOTHESIS_PROFILE=slow $(PYTHON) -m pytest -q tests/test_fuzz.py
 
 test-all: ## every test, slow ones included (GPU ones skip without a GPU)
 	$(PYTHON) -m pytest -q -m "slow or not slow"

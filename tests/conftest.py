@@ -38,3 +38,20 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_emotic_root: 
     path = Path(metrics["best_ckpt"])
     assert path.is_file()
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fuzz suite's counts (inputs tried per reader, outcomes), if it ran."""
+    import json
+
+    counts_file = Path(__file__).resolve().parents[1] / ".pytest_cache" / "cocoer_fuzz_counts.json"
+    if not counts_file.is_file():
+        return
+    counts = json.loads(counts_file.read_text())
+    tr = terminalreporter
+    tr.section("fuzz counts (tests/test_fuzz.py)")
+    tr.write_line(f"{'reader':<18}{'inputs':>8}{'ok':>6}{'error':>7}{'(of ok) skip':>14}")
+    for reader, c in sorted(counts.items()):
+        tried = c.get("ok", 0) + c.get("error", 0)
+        line = f"{reader:<18}{tried:>8}{c.get('ok', 0):>6}{c.get('error', 0):>7}"
+        tr.write_line(line + f"{c.get('skip', 0):>14}")

@@ -336,6 +336,31 @@ def _literal(cell: str, where: str, column: str) -> Any:
         ) from exc
 
 
+def _csv_row_values(
+    row: dict[str, Any], line: str
+) -> tuple[tuple[int, int] | None, list[float] | None, list[str], tuple[float, ...] | None]:
+    """(image size, body box, class names, (valence, arousal, dominance)) of one CSV row.
+
+    Raises ValueError naming ``line`` (file and line number) for a cell that is not a list
+    literal or holds values of the wrong type or count.
+    """
+    size_v = _literal(row["Image Size"], line, "Image Size")
+    box_v = _literal(row["BBox"], line, "BBox")
+    cats = _literal(row["Categorical_Labels"], line, "Categorical_Labels")
+    cont_v = _literal(row["Continuous_Labels"], line, "Continuous_Labels")
+    try:
+        size_l, box_l, cont_l = list(size_v), list(box_v), list(cont_v)
+        size = (int(size_l[0]), int(size_l[1])) if len(size_l) == 2 else None
+        body = [float(v) for v in box_l] if len(box_l) == 4 else None
+        cont = tuple(float(v) for v in cont_l) if len(cont_l) == 3 else None
+        names = [cats] if isinstance(cats, str) else [str(c) for c in cats]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{line}: malformed values ({exc})") from None
+    if box_l and body is None:
+        raise ValueError(f"{line}: malformed box: {box_v!r}")
+    return size, body, names, cont
+
+
 def read_emotic_csv(
     csv_path: str | os.PathLike[str],
     split: str,
@@ -352,39 +377,34 @@ def read_emotic_csv(
     path = Path(csv_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: EMOTIC CSV annotation file not found")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing CSV column(s) {missing}")
-        rows = list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path}: missing CSV column(s) {missing}")
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
     records: list[PersonRecord] = []
     counter: dict[str, int] = {}
-    for r_idx, row in enumerate(rows):
+    for r_idx, raw_row in enumerate(rows):
+        # short rows leave cells None, long rows put the extra cells under the key None
+        row = {k: (v if isinstance(v, str) else "") for k, v in raw_row.items() if k is not None}
         folder = row["Folder"].replace("\\", "/").strip("/")
         image = f"{folder}/{row['Filename']}" if folder else row["Filename"]
         p_idx = counter.get(image, 0)
         counter[image] = p_idx + 1
         where = f"{image}#{p_idx}"
+        line = f"{path}:{r_idx + 2}"
         try:
-            size_v = _literal(row["Image Size"], f"{path}:{r_idx + 2}", "Image Size")
-            box_v = _literal(row["BBox"], f"{path}:{r_idx + 2}", "BBox")
-            cats = _literal(row["Categorical_Labels"], f"{path}:{r_idx + 2}", "Categorical_Labels")
-            cont_v = _literal(row["Continuous_Labels"], f"{path}:{r_idx + 2}", "Continuous_Labels")
+            size, body, names, cont = _csv_row_values(row, line)
         except ValueError as exc:
             skip_or_raise(report, strict, where, str(exc))
             continue
-        size = (int(size_v[0]), int(size_v[1])) if len(size_v) == 2 else None
-        body = [float(v) for v in box_v] if len(box_v) == 4 else None
-        if box_v and body is None:
-            skip_or_raise(report, strict, where, f"malformed box: {box_v!r}")
-            continue
-        names = [cats] if isinstance(cats, str) else [str(c) for c in cats]
         extra: dict[str, Any] = {"gender": row["Gender"], "age": row["Age"]}
-        if len(cont_v) == 3:
-            extra.update(
-                valence=float(cont_v[0]), arousal=float(cont_v[1]), dominance=float(cont_v[2])
-            )
+        if cont is not None:
+            extra.update(valence=cont[0], arousal=cont[1], dominance=cont[2])
         rec = _make_record(
             image=image,
             person=p_idx,
