@@ -50,6 +50,7 @@ settings.register_profile(
     max_examples=25,
     deadline=None,
     derandomize=True,
+    database=None,  # no replay of examples saved by earlier runs: the same inputs every run
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.register_profile(
