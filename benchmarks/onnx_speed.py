@@ -19,7 +19,6 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from cocoer import config_dir
 from cocoer.export.loading import net_from_config
 from cocoer.export.onnx import OUTPUTS, build_metadata, export_net, finalize, quantize_int8
 from cocoer.models.cocoer import CocoER
+from cocoer.utils.timing import best_of
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 16)
@@ -56,18 +56,6 @@ def inputs(n: int, size: int) -> dict[str, np.ndarray]:
     out["body_box"] = np.tile(np.asarray([[0.2, 0.1, 0.7, 0.95]], np.float32), (n, 1))
     out["head_box"] = np.tile(np.asarray([[0.35, 0.1, 0.55, 0.3]], np.float32), (n, 1))
     return out
-
-
-def best_of(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
-    """Best wall time (s) of ``repeat`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def session(path: Path, threads: int) -> Any:

@@ -33,7 +33,6 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ import authors_gwt as A  # noqa: E402
 from cocoer.cli.convert import parse_args as convert_args  # noqa: E402
 from cocoer.cli.convert import run as convert_run  # noqa: E402
 from cocoer.infer.predictor import load_checkpoint_model  # noqa: E402
+from cocoer.utils.timing import best_of  # noqa: E402
 
 PRESETS = {"authors_eval": ("eval", 0.0), "authors_demo": ("demo", 1.0)}
 LEVEL_NAMES = ("context-level", "body-level", "head-level")  # cocoer's level order c, b, h
@@ -169,15 +169,6 @@ def run_authors(model: torch.nn.Module, sd: dict, mode: str, lr: float, inputs: 
     return A.run_gwt(model, inputs, per_sample=(mode == "demo"))
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def time_both(model, sd, net, inputs: dict, batches: list[int], repeat: int) -> dict[str, Any]:
     """Seconds per sample of both models in authors_eval mode, at each B."""
     model.load_state_dict(sd)
@@ -189,8 +180,8 @@ def time_both(model, sd, net, inputs: dict, batches: list[int], repeat: int) -> 
         ours = lambda p=part: run_cocoer(net, p)
         theirs = lambda p=part: A.run_gwt(model, p, per_sample=False)
         ours()  # warm-up
-        t_ours = best_of(ours, repeat) / B
-        t_theirs = best_of(theirs, repeat) / B
+        t_ours = best_of(ours, repeat, warmup=0) / B
+        t_theirs = best_of(theirs, repeat, warmup=0) / B
         rows[f"B={B}"] = {"authors_s_per_sample": t_theirs, "cocoer_s_per_sample": t_ours,
                           "speedup": t_theirs / t_ours}  # fmt: skip
     return rows

@@ -16,7 +16,6 @@ import argparse
 import json
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
@@ -25,22 +24,11 @@ import torch
 from cocoer.losses import LevelLoss
 from cocoer.models import CocoER, create_model
 from cocoer.models.heads import FFN0Cache, LevelMappings
+from cocoer.utils.timing import best_of
 from cocoer.workspace import QP_METHODS, Workspace
 from cocoer.workspace.reference import reference_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def best_of(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
-    """Best wall time (s) of ``repeat`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def workspace_case(B: int, din: int, d: int, k: int, seed: int = 0):
