@@ -224,3 +224,39 @@ def test_generation_is_atomic_and_refuses_non_empty_folders(tmp_path):
     empty.mkdir()
     CaerSDataModule(empty, synthetic={"n_per_class_train": 1, "n_per_class_test": 1}).prepare_data()
     assert (empty / "CAER-S" / "train" / "Sad" / "0000.png").is_file()
+
+
+def test_stale_generated_data_is_made_again_and_real_data_never(tmp_path, capsys):
+    """A generated dataset made with other settings (or by another generator version) is
+    replaced on the next prepare_data; a folder without the generator's meta file is not."""
+    from cocoer.data.synthetic.meta import is_stale
+    from cocoer.data.synthetic.render import GENERATOR_VERSION, META_NAME
+
+    root = tmp_path / "syn"
+    EmoticDataModule(root, synthetic=SMALL).prepare_data()
+    meta = json.loads((root / META_NAME).read_text())
+    assert meta["version"] == GENERATOR_VERSION and meta["config"]["n_train"] == SMALL["n_train"]
+    assert is_stale(root, SMALL) is None
+    assert "n_train=16" in str(is_stale(root, {**SMALL, "n_train": 12}))
+
+    capsys.readouterr()
+    from omegaconf import OmegaConf  # as Hydra passes it: a DictConfig with a ListConfig inside
+
+    EmoticDataModule(root, synthetic=OmegaConf.create({**SMALL, "n_train": 12})).prepare_data()
+    assert "made with n_train=16, asked for 12; remaking it" in capsys.readouterr().out
+    assert json.loads((root / META_NAME).read_text())["summary"]["images"]["train"] == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["syn"]  # the old copy is gone
+
+    meta = json.loads((root / META_NAME).read_text())
+    meta["version"] = GENERATOR_VERSION - 1
+    (root / META_NAME).write_text(json.dumps(meta))
+    assert "version" in str(is_stale(root, {**SMALL, "n_train": 12}))
+    EmoticDataModule(root, synthetic={**SMALL, "n_train": 12}).prepare_data()
+    assert json.loads((root / META_NAME).read_text())["version"] == GENERATOR_VERSION
+
+    real = tmp_path / "real"
+    shutil.copytree(root, real)
+    (real / META_NAME).unlink()  # a dataset not made by the generator
+    stamp = (real / "Annotations" / "Annotations.mat").stat().st_mtime_ns
+    EmoticDataModule(real, synthetic={**SMALL, "n_train": 5}).prepare_data()
+    assert (real / "Annotations" / "Annotations.mat").stat().st_mtime_ns == stamp

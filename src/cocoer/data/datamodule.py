@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from cocoer.data.box_cache import load_box_cache
 from cocoer.data.dataset import PersonWindowsDataset, resolve_records, source_counts
 from cocoer.data.records import PersonRecord, SkipReport
-from cocoer.data.synthetic.meta import read_planted_conflicts
+from cocoer.data.synthetic.meta import is_stale, read_planted_conflicts
 from cocoer.data.transforms import AugmentConfig, WindowTransform
 from cocoer.data.windows import DEFAULT_MAX_PIXELS
 
@@ -34,6 +34,17 @@ _STAGE_SPLITS: dict[str | None, tuple[str, ...]] = {
     "predict": ("test",),
     None: ("train", "val", "test"),
 }
+
+
+def _move_aside(folder: Path) -> None:
+    """Rename ``folder`` to a hidden sibling, then delete it (a stale generated dataset); a
+    folder another process already moved is no error."""
+    aside = folder.with_name(f".{folder.name}.stale-{os.getpid()}")
+    try:
+        os.rename(folder, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 @rank_zero_only
@@ -155,23 +166,32 @@ class PersonDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ Lightning hooks
     def prepare_data(self) -> None:
-        """Generate the synthetic dataset if configured and the root has no annotations, then
-        (``synthetic_clip``) pre-train its CLIP unless a cache with the same key exists."""
+        """Generate the synthetic dataset if configured and the root has no annotations (or
+        holds a generated dataset made with other settings or by another generator version),
+        then (``synthetic_clip``) pre-train its CLIP unless a cache with the same key exists."""
         if self.synthetic is not None and not self.has_annotations():
             self._generate()
+        elif self.synthetic is not None:
+            stale = is_stale(self.dataset_dir(), self.synthetic)
+            if stale is not None:
+                _print(f"[cocoer.data] {self.dataset_dir()}: generated data {stale}; remaking it")
+                self._generate(replace=True)
         if self.synthetic is not None and self.synthetic_clip is not None:
             from cocoer.data.synthetic.clip_pretrain import pretrain_synthetic_clip
 
             pretrain_synthetic_clip(self.dataset_dir(), **self.synthetic_clip)
 
-    def _generate(self) -> None:
+    def _generate(self, replace: bool = False) -> None:
         """Generate the synthetic dataset into :meth:`dataset_dir`.
 
         The dataset is written to a scratch folder next to the target and renamed into place,
         so an interrupted run leaves nothing half-written and concurrent jobs (a parallel
         multirun sharing ``data_dir``) cannot mix their files: the first rename wins.
+        ``replace``: the target holds a stale generated dataset, moved aside first.
         """
         final = self.dataset_dir()
+        if replace:
+            _move_aside(final)
         if final.exists() and any(final.iterdir()):
             raise FileExistsError(
                 f"{final}: not empty but without annotations; refusing to generate a synthetic "

@@ -52,6 +52,15 @@ def generate_caer_s(
         A summary dict.
     """
     t0 = time.perf_counter()
+    config = {
+        "n_per_class_train": n_per_class_train,
+        "n_per_class_test": n_per_class_test,
+        "seed": seed,
+        "image_size": image_size,
+        "conflict_rate": conflict_rate,
+        "box_cache": box_cache,
+        "bad_cases": bad_cases,
+    }
     base = Path(root) / "CAER-S"
     rng = np.random.default_rng(seed)
     k = len(CAER_S_CLASSES)
@@ -88,7 +97,7 @@ def generate_caer_s(
     counts = {
         "images": {s: sum(1 for m in meta_persons if m["split"] == s) for s in ("train", "test")}
     }
-    return write_meta(base, "caer_s", seed, CAER_S_CLASSES, meta_persons, bad, counts, t0)
+    return write_meta(base, "caer_s", seed, CAER_S_CLASSES, meta_persons, bad, counts, t0, config)
 
 
 def _caer_bad_cases(

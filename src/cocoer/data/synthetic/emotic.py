@@ -60,6 +60,19 @@ def generate_emotic(
         A summary dict: persons per split, conflicts per level, bad cases, seconds.
     """
     t0 = time.perf_counter()
+    config = {
+        "n_train": n_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        "seed": seed,
+        "image_size": image_size,
+        "conflict_rate": conflict_rate,
+        "head_box_fraction": head_box_fraction,
+        "bad_cases": bad_cases,
+        "csv": csv,
+        "multi_person_rate": multi_person_rate,
+        "labels_per_person": labels_per_person,
+    }
     root = Path(root)
     rng = np.random.default_rng(seed)
     k = len(EMOTIC_CATEGORIES)
@@ -99,7 +112,9 @@ def generate_emotic(
         "persons": {s: sum(1 for m in meta_persons if m["split"] == s) for s in splits},
         "images": {s: len(e) for s, e in splits.items()},
     }
-    return write_meta(root, "emotic", seed, EMOTIC_CATEGORIES, meta_persons, bad, counts, t0)
+    return write_meta(
+        root, "emotic", seed, EMOTIC_CATEGORIES, meta_persons, bad, counts, t0, config
+    )
 
 
 def _emotic_image(

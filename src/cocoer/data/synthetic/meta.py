@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cocoer.data.synthetic.render import LEVEL_NAMES, META_NAME
+from cocoer.data.synthetic.render import GENERATOR_VERSION, LEVEL_NAMES, META_NAME
 
 #: (level, replaced true class, wrong class), or (None, None, None) for no conflict.
 Conflict = tuple[str | None, int | None, int | None]
@@ -62,8 +62,13 @@ def write_meta(
     bad: list[dict[str, Any]],
     counts: dict[str, Any],
     t0: float,
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``<base>/cocoer_synthetic_meta.json`` and return the generator's summary."""
+    """Write ``<base>/cocoer_synthetic_meta.json`` and return the generator's summary.
+
+    ``config`` (the generator's keyword arguments) and :data:`GENERATOR_VERSION` are recorded so
+    that a dataset made with other settings or by an older generator is recognised as stale
+    (:func:`is_stale`)."""
     summary = {
         "dataset": dataset,
         "seed": seed,
@@ -75,6 +80,8 @@ def write_meta(
     }
     meta = {
         "generator": f"cocoer.data.synthetic.generate_{dataset}",
+        "version": GENERATOR_VERSION,
+        "config": _plain(dict(config or {})),
         "summary": summary,
         "classes": list(classes),
         "persons": meta_persons,
@@ -83,6 +90,42 @@ def write_meta(
     (base / META_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of a value (tuples and OmegaConf lists become lists, OmegaConf dicts
+    dicts), for recording and comparing configs."""
+
+    def convert(obj: Any) -> Any:
+        if isinstance(obj, Mapping):
+            return dict(obj)
+        if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes)):
+            return list(obj)
+        raise TypeError(f"{type(obj).__name__} is not a plain config value")
+
+    return json.loads(json.dumps(value, default=convert))
+
+
+def is_stale(base: Path, requested: Mapping[str, Any]) -> str | None:
+    """Why the generated dataset at ``base`` does not match the ``requested`` generator
+    keyword arguments (another value, or another generator version), or None when it does
+    or when ``base`` holds no generated dataset (no meta file: real data is never touched)."""
+    path = base / META_NAME
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return f"{path} is not valid JSON"
+    if not isinstance(meta, dict) or meta.get("version") != GENERATOR_VERSION:
+        found = meta.get("version") if isinstance(meta, dict) else None
+        return f"made by generator version {found}, this is version {GENERATOR_VERSION}"
+    made = meta.get("config")
+    made = made if isinstance(made, dict) else {}
+    for key, value in _plain(dict(requested)).items():
+        if made.get(key) != value:
+            return f"made with {key}={made.get(key)!r}, asked for {value!r}"
+    return None
 
 
 def read_planted_conflicts(base: Path) -> dict[tuple[str, int], int] | None:

@@ -37,6 +37,9 @@ CAER_S_COLOURS: tuple[int, ...] = (
 LEVEL_NAMES = LEVELS  # (context, body, head): the order of the levels everywhere
 EMOTIC_FOLDERS = ("emodb_small/images", "ade20k/images", "framesdb/images", "mscoco/images")
 META_NAME = "cocoer_synthetic_meta.json"
+#: Bumped whenever the drawing, the layout or the conflict design changes: a generated dataset
+#: recorded with another version is made again (see ``meta.is_stale``).
+GENERATOR_VERSION = 1
 
 #: Painted area per level, balanced so that the colours of the true classes cover more of the
 #: image than a conflicting level's: the share of the body box's width painted (the "shirt"),
