@@ -26,6 +26,13 @@ def test_threshold_calibration_doctests_run() -> None:
     assert result.attempted >= 3 and result.failed == 0
 
 
+def test_caption_doctests_run() -> None:
+    import cocoer.data.synthetic.clip_pretrain as clip_pretrain
+
+    result = doctest.testmod(clip_pretrain, raise_on_error=False)
+    assert result.attempted >= 4 and result.failed == 0
+
+
 def test_conflict_exclusion_counts_against_a_hand_count() -> None:
     order = torch.tensor([[2, 0, 1], [1, 2, 0], [0, 1, 2], [2, 1, 0], [0, 2, 1], [1, 0, 2]])
     planted = torch.tensor([2, 2, -1, 1, 0, -1])
@@ -124,7 +131,7 @@ def test_synthetic_clip_is_cached_and_remade_on_change(tmp_path: Path) -> None:
     generate_emotic(tmp_path, 10, 2, 2, seed=0, image_size=[48, 64])
     path = pretrain_synthetic_clip(tmp_path, epochs=1, batch_size=8)
     info = json.loads((path.parent / "config.json").read_text())
-    assert info["pairs"] == 10 and info["config"]["epochs"] == 1
+    assert info["images"] == 10 and info["config"]["epochs"] == 1
     stamp = path.stat().st_mtime_ns
     assert pretrain_synthetic_clip(tmp_path, epochs=1, batch_size=8) == path
     assert path.stat().st_mtime_ns == stamp  # reused

@@ -8,8 +8,13 @@ Pairs: every train image of the generated dataset (read back from its files, res
 CLIP's input size like the context window) with the caption built from the prompt template and
 the image's TRUE classes, e.g. "This photo shows anger emotion." or, for a multi-label image,
 "This photo shows anger and fear emotion." (the planted conflicts keep their true caption: the
-caption describes the majority of the levels). Loss: open_clip's own symmetric InfoNCE
-(:class:`open_clip.ClipLoss`) with the learnable logit scale. Only train images are used.
+caption describes the majority of the levels). Like the many captions per image of real
+image-text data, each epoch draws the caption anew: the class names in a random order, and for
+a share ``single_caption_rate`` of the images one of their classes only. Without that the text
+tower learns whole label sets and the single-class prompts the V-I branch uses match poorly
+(measured on the smoke data: zero-shot test mAP 56 with fixed captions, 80 with drawn ones).
+Loss: open_clip's own symmetric InfoNCE (:class:`open_clip.ClipLoss`) with the learnable logit
+scale. Only train images are used.
 
 Cache: ``<dataset dir>/cocoer_clip/{weights.pt, config.json}``; ``weights.pt`` is a plain state
 dict (open_clip loads it with ``torch.load(weights_only=True)``); ``config.json`` holds the
@@ -48,6 +53,8 @@ class ClipPretrainConfig:
         epochs: passes over the train images. batch_size: pairs per step.
         lr / weight_decay: AdamW. seed: initialisation and batch order.
         flip: random horizontal flips (the layout is symmetric).
+        single_caption_rate: per epoch, the share of images captioned with one of their
+            classes (drawn at random) instead of all of them.
     """
 
     clip_name: str = "cocoer-tiny-RN"
@@ -57,6 +64,7 @@ class ClipPretrainConfig:
     weight_decay: float = 0.05
     seed: int = 0
     flip: bool = True
+    single_caption_rate: float = 0.5
 
 
 def caption(names: list[str]) -> str:
@@ -79,28 +87,57 @@ def cache_key(meta_path: Path, cfg: ClipPretrainConfig) -> str:
     return h.hexdigest()
 
 
-def _pairs(base: Path, size: int) -> tuple[torch.Tensor, list[str]]:
-    """Train images [N, 3, size, size] uint8 and their captions (one per image)."""
+def draw_captions(
+    labels: list[list[int]], classes: list[str], rate: float, rng: np.random.Generator
+) -> list[str]:
+    """One caption per image: its class names in a random order, or (with probability
+    ``rate``) one of its classes only.
+
+    >>> rng, names = np.random.default_rng(0), ["Anger", "Pain", "Fear"]
+    >>> sorted(set(draw_captions([[0, 2]] * 50, names, 0.0, rng)))
+    ['This photo shows anger and fear emotion.', 'This photo shows fear and anger emotion.']
+    >>> sorted(set(draw_captions([[0, 2]] * 50, names, 1.0, rng)))
+    ['This photo shows anger emotion.', 'This photo shows fear emotion.']
+    """
+    out = []
+    for lab in labels:
+        names = [classes[c] for c in rng.permutation(lab)]
+        if len(names) > 1 and rng.random() < rate:
+            names = names[:1]
+        out.append(caption(names))
+    return out
+
+
+def _pairs(base: Path, size: int) -> tuple[torch.Tensor, list[list[int]], list[str]]:
+    """Train images [N, 3, size, size] uint8, their true classes and the class names."""
     meta = json.loads((base / META_NAME).read_text(encoding="utf-8"))
     classes: list[str] = meta["classes"]
     labels: dict[str, list[int]] = {}
     for m in meta["persons"]:
         if m["split"] == "train" and m.get("bad_case") is None:
             labels.setdefault(m["image"], m["labels"])
-    images, captions = [], []
-    for rel, lab in labels.items():
+    images = []
+    for rel in labels:
         img = load_image(base / rel).resize((size, size), Image.Resampling.BILINEAR)
         images.append(torch.from_numpy(np.asarray(img, np.uint8).copy()).permute(2, 0, 1))
-        captions.append(caption([classes[c] for c in lab]))
     if not images:
         raise ValueError(f"{base / META_NAME}: no train images to pre-train the CLIP on")
-    return torch.stack(images), captions
+    return torch.stack(images), list(labels.values()), classes
 
 
-def _train(clip: Any, images: torch.Tensor, tokens: torch.Tensor, cfg: ClipPretrainConfig) -> float:
-    """AdamW on open_clip's ClipLoss; returns the last epoch's mean loss."""
+def _train(
+    clip: Any,
+    images: torch.Tensor,
+    labels: list[list[int]],
+    classes: list[str],
+    cfg: ClipPretrainConfig,
+) -> float:
+    """AdamW on open_clip's ClipLoss, captions drawn anew each epoch; returns the last
+    epoch's mean loss."""
     import open_clip
 
+    tokenizer = open_clip.get_tokenizer(cfg.clip_name)
+    rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     pcfg = open_clip.get_model_preprocess_cfg(clip)
     mean = torch.tensor(pcfg.get("mean", open_clip.OPENAI_DATASET_MEAN)).view(1, 3, 1, 1)
@@ -114,6 +151,7 @@ def _train(clip: Any, images: torch.Tensor, tokens: torch.Tensor, cfg: ClipPretr
     clip.train()
     last = float("nan")
     for _ in range(cfg.epochs):
+        tokens = tokenizer(draw_captions(labels, classes, cfg.single_caption_rate, rng))
         perm = torch.randperm(len(images), generator=gen)
         losses = []
         for idx in perm.split(cfg.batch_size):
@@ -149,8 +187,6 @@ def pretrain_synthetic_clip(
     Returns:
         The path of ``weights.pt`` (for ``model.net.vi.clip_weights_path``).
     """
-    import open_clip
-
     from cocoer.models.vi import build_clip
 
     base = Path(root)
@@ -173,14 +209,13 @@ def pretrain_synthetic_clip(
     clip: Any = build_clip(cfg.clip_name)
     size = clip.visual.image_size
     size = int(size[0] if isinstance(size, (tuple, list)) else size)
-    images, captions = _pairs(base, size)
+    images, labels, classes = _pairs(base, size)
     t_load = time.perf_counter() - t0
-    tokens = open_clip.get_tokenizer(cfg.clip_name)(captions)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # these tiny convolutions run faster on one thread than on two
     try:
         with torch.inference_mode(False), torch.enable_grad():
-            final_loss = _train(clip, images, tokens, cfg)
+            final_loss = _train(clip, images, labels, classes, cfg)
     finally:
         torch.set_num_threads(threads)
     clip.requires_grad_(True).eval()
@@ -191,7 +226,7 @@ def pretrain_synthetic_clip(
     info = {
         "key": key,
         "config": dataclasses.asdict(cfg),
-        "pairs": len(captions),
+        "images": len(labels),
         "final_loss": round(final_loss, 4),
         "seconds": round(time.perf_counter() - t0, 2),
         "seconds_loading": round(t_load, 2),
