@@ -51,16 +51,8 @@ def generate_caer_s(
     Returns:
         A summary dict.
     """
+    config = {k: v for k, v in locals().items() if k != "root"}  # recorded in the meta file
     t0 = time.perf_counter()
-    config = {
-        "n_per_class_train": n_per_class_train,
-        "n_per_class_test": n_per_class_test,
-        "seed": seed,
-        "image_size": image_size,
-        "conflict_rate": conflict_rate,
-        "box_cache": box_cache,
-        "bad_cases": bad_cases,
-    }
     base = Path(root) / "CAER-S"
     rng = np.random.default_rng(seed)
     k = len(CAER_S_CLASSES)

@@ -59,20 +59,8 @@ def generate_emotic(
     Returns:
         A summary dict: persons per split, conflicts per level, bad cases, seconds.
     """
+    config = {k: v for k, v in locals().items() if k != "root"}  # recorded in the meta file
     t0 = time.perf_counter()
-    config = {
-        "n_train": n_train,
-        "n_val": n_val,
-        "n_test": n_test,
-        "seed": seed,
-        "image_size": image_size,
-        "conflict_rate": conflict_rate,
-        "head_box_fraction": head_box_fraction,
-        "bad_cases": bad_cases,
-        "csv": csv,
-        "multi_person_rate": multi_person_rate,
-        "labels_per_person": labels_per_person,
-    }
     root = Path(root)
     rng = np.random.default_rng(seed)
     k = len(EMOTIC_CATEGORIES)
