@@ -7,10 +7,12 @@ from __future__ import annotations
 import doctest
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 
+import cocoer.data.synthetic.clip_pretrain
 import cocoer.thresholds
 import cocoer.workspace.core
 from cocoer.constants import LEVELS
@@ -21,16 +23,13 @@ from cocoer.models.heads import LevelMappings
 from cocoer.workspace import Workspace
 
 
-def test_threshold_calibration_doctests_run() -> None:
-    result = doctest.testmod(cocoer.thresholds, raise_on_error=False)
-    assert result.attempted >= 3 and result.failed == 0
-
-
-def test_caption_doctests_run() -> None:
-    import cocoer.data.synthetic.clip_pretrain as clip_pretrain
-
-    result = doctest.testmod(clip_pretrain, raise_on_error=False)
-    assert result.attempted >= 4 and result.failed == 0
+@pytest.mark.parametrize(
+    ("module", "examples"), [(cocoer.thresholds, 3), (cocoer.data.synthetic.clip_pretrain, 4)]
+)
+def test_doctests_run(module: ModuleType, examples: int) -> None:
+    """The calibration policy and the caption drawing are documented by examples that run."""
+    result = doctest.testmod(module, raise_on_error=False)
+    assert result.attempted >= examples and result.failed == 0
 
 
 def test_conflict_exclusion_counts_against_a_hand_count() -> None:

@@ -169,14 +169,14 @@ class PersonDataModule(pl.LightningDataModule):
         """Generate the synthetic dataset if configured and the root has no annotations (or
         holds a generated dataset made with other settings or by another generator version),
         then (``synthetic_clip``) pre-train its CLIP unless a cache with the same key exists."""
-        if self.synthetic is not None and not self.has_annotations():
+        if self.synthetic is None:
+            return
+        if not self.has_annotations():
             self._generate()
-        elif self.synthetic is not None:
-            stale = is_stale(self.dataset_dir(), self.synthetic)
-            if stale is not None:
-                _print(f"[cocoer.data] {self.dataset_dir()}: generated data {stale}; remaking it")
-                self._generate(replace=True)
-        if self.synthetic is not None and self.synthetic_clip is not None:
+        elif (stale := is_stale(self.dataset_dir(), self.synthetic)) is not None:
+            _print(f"[cocoer.data] {self.dataset_dir()}: generated data {stale}; remaking it")
+            self._generate(replace=True)
+        if self.synthetic_clip is not None:
             from cocoer.data.synthetic.clip_pretrain import pretrain_synthetic_clip
 
             pretrain_synthetic_clip(self.dataset_dir(), **self.synthetic_clip)

@@ -81,7 +81,7 @@ def write_meta(
     meta = {
         "generator": f"cocoer.data.synthetic.generate_{dataset}",
         "version": GENERATOR_VERSION,
-        "config": _plain(dict(config or {})),
+        "config": _plain(config or {}),
         "summary": summary,
         "classes": list(classes),
         "persons": meta_persons,
@@ -122,7 +122,7 @@ def is_stale(base: Path, requested: Mapping[str, Any]) -> str | None:
         return f"made by generator version {found}, this is version {GENERATOR_VERSION}"
     made = meta.get("config")
     made = made if isinstance(made, dict) else {}
-    for key, value in _plain(dict(requested)).items():
+    for key, value in _plain(requested).items():
         if made.get(key) != value:
             return f"made with {key}={made.get(key)!r}, asked for {value!r}"
     return None
