@@ -110,3 +110,50 @@ def test_caer_s_generation_layout_and_box_cache(tmp_path):
     again = generate_caer_s(tmp_path / "again", 6, 2, seed=0)
     assert again["images"] == summary["images"]
     assert _digest(base) == _digest(tmp_path / "again" / "CAER-S")
+
+
+@pytest.mark.parametrize("level", ["body", "context"])
+def test_conflict_area_shrinks_the_wrong_class_only(level):
+    """Pixel oracle: with ``conflict_area`` 1/3 the wrong class covers about a third of its
+    stripe (body) or one blob of three (context); the true classes are drawn as before."""
+    from scipy import ndimage
+
+    from cocoer.data.synthetic.render import NEUTRAL, layout_persons, render
+
+    labels, wrong = [0, 1], 5
+    layout = layout_persons(np.random.default_rng(0), 160, 160, 1)
+    body_shown = [0, wrong] if level == "body" else labels
+    context = [0, wrong] if level == "context" else labels
+    (bx1, by1, bx2, by2), _ = layout[0]
+
+    def draw(area):
+        img = render(
+            np.random.default_rng(3),
+            160,
+            160,
+            layout,
+            context,
+            [(labels, body_shown)],
+            list(PALETTE),
+            wrong=wrong,
+            conflict_area=area,
+        )
+        arr = np.asarray(img)
+        is_w = (arr == PALETTE[wrong]).all(-1)
+        body = np.zeros_like(is_w)
+        body[by1:by2, bx1:bx2] = True
+        return arr, is_w, body
+
+    full, w_full, body = draw(1.0)
+    third, w_third, _ = draw(1 / 3)
+    assert (full == NEUTRAL).all(-1).sum() == 0
+    if level == "body":
+        ratio = (w_third & body).sum() / (w_full & body).sum()
+        assert 0.25 < ratio < 0.42, ratio
+        assert (third == NEUTRAL).all(-1).sum() > 0
+        assert ((full == PALETTE[0]).all(-1) & body).sum() == (
+            (third == PALETTE[0]).all(-1) & body
+        ).sum()
+    else:
+        assert (w_full & body).sum() == 0 == (w_third & body).sum()
+        assert ndimage.label(w_full)[1] == 3 and ndimage.label(w_third)[1] == 1

@@ -160,12 +160,6 @@ def test_report_writes_table_and_plot(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the V-I's pseudo label often holds the conflicting level's wrong class as well, so "
-    "competition finds the planted level in 47-69 % of the conflicting persons, not 70 % "
-    "(README, 'The mechanism on generated data'); remove the mark once the smoke run passes",
-)
 def test_smoke_run_finds_the_planted_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's smoke run: V-I at least twice chance, the planted level found first in at
     least 70 % of the conflicting test persons; with a random exclusion order, not."""

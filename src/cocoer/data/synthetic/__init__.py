@@ -11,11 +11,16 @@ class is painted
 
 The background is low-saturation noise. A fraction ``conflict_rate`` of the images has ONE level
 (head, body or context, uniformly) showing a wrong class instead of one true class (a context
-conflict: every blob of the replaced class shows the wrong one; a head or body conflict: one
-person's head or shirt). The painted areas are balanced (the shirt covers the middle 70 % of the
-body box, three blobs per class in the context) so that the true classes cover more of the
-image than the conflicting level: a V-I branch reading the whole image can agree with the
-majority of the levels, and the planted level is identifiable in principle. The side file
+conflict: the blobs of the replaced class are gone and the wrong class has blobs of its own; a
+head or body conflict: one person's head or shirt). The painted areas are balanced (the shirt
+covers the middle 70 % of the body box, three blobs per class in the context) so that the true
+classes cover more of the image than the conflicting level. ``conflict_area`` (< 1) shrinks the
+wrong class further where it is large in the whole image: on a conflicting shirt it fills that
+share of the replaced stripe (the rest dark neutral), in a conflicting context it gets that
+share of the blobs (at least one); the replaced class is gone from the level all the same, and
+a conflicting head keeps full strips. A V-I branch reading the whole image then agrees with the
+majority of the levels, while the zoomed level window still shows its wrong class: the planted
+level is identifiable in principle. The side file
 ``cocoer_synthetic_meta.json`` records, per person, the true labels, the conflicting level and
 the classes involved (and the bad cases, below). Everything is deterministic given ``seed``.
 

@@ -41,6 +41,7 @@ def generate_emotic(
     csv: bool = True,
     multi_person_rate: float = 0.3,
     labels_per_person: tuple[int, int] | list[int] = (1, 3),
+    conflict_area: float = 1.0,
 ) -> dict[str, Any]:
     """Write an EMOTIC-layout dataset under ``root`` (see the package doc).
 
@@ -55,6 +56,8 @@ def generate_emotic(
         csv: also write ``emotic_pre/{train,val,test}.csv``.
         multi_person_rate: fraction of images with two persons.
         labels_per_person: ``(min, max)`` true labels per person.
+        conflict_area: share of the replaced class's area that the wrong class covers on a
+            conflicting body or context (1: all of it; see ``render.render``).
 
     Returns:
         A summary dict: persons per split, conflicts per level, bad cases, seconds.
@@ -84,6 +87,7 @@ def generate_emotic(
                 head_box_fraction=head_box_fraction,
                 multi_person_rate=multi_person_rate,
                 labels_per_person=labels_per_person,
+                conflict_area=conflict_area,
             )
             img_counter += 1
             entries.append(entry)
@@ -117,6 +121,7 @@ def _emotic_image(
     head_box_fraction: float,
     multi_person_rate: float,
     labels_per_person: tuple[int, int] | list[int],
+    conflict_area: float,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Draw and save one image; returns its annotation entry and its persons' meta rows."""
     k = len(EMOTIC_CATEGORIES)
@@ -138,7 +143,9 @@ def _emotic_image(
         for cf in person_conflicts
     ]
     context = shown_classes(labels, "context", conflict)
-    img = render(rng, width, height, layout, context, shown, list(PALETTE))
+    img = render(
+        rng, width, height, layout, context, shown, list(PALETTE), conflict[2], conflict_area
+    )
     save_image(img, root / folder / filename)
     persons, rows = [], []
     for p, (body, head) in enumerate(layout):

@@ -48,6 +48,9 @@ SHIRT_WIDTH = 0.7
 BLOBS_PER_CLASS = 3
 BLOB_RADIUS = (0.07, 0.10)
 
+#: Painted where a conflicting level's wrong class covers less than the replaced class did
+#: (``conflict_area`` < 1): a dark neutral, outside the palette.
+NEUTRAL = (56, 56, 56)
 SKIN = (224, 172, 140)
 EYE = (70, 45, 30)
 MOUTH = (185, 90, 80)
@@ -94,6 +97,8 @@ def _draw_body(
     body: tuple[int, int, int, int],
     top: int,
     colours: list[tuple[int, int, int]],
+    wrong: tuple[int, int, int] | None = None,
+    conflict_area: float = 1.0,
 ) -> None:
     x1, _, x2, y2 = body
     pad = 0.5 * (1.0 - SHIRT_WIDTH) * (x2 - x1)  # the shirt: the middle of the body box
@@ -104,6 +109,9 @@ def _draw_body(
     for i, c in enumerate(colours):
         sy1 = top + _rint(i * h / n)
         sy2 = top + _rint((i + 1) * h / n) - 1
+        if c == wrong and conflict_area < 1.0:  # the wrong class on part of its stripe
+            draw.rectangle((x1, sy1, x2 - 1, max(sy1, sy2)), fill=NEUTRAL)
+            sy2 = sy1 + max(1, _rint(conflict_area * (sy2 - sy1 + 1))) - 1
         draw.rectangle((x1, sy1, x2 - 1, max(sy1, sy2)), fill=c)
 
 
@@ -121,11 +129,16 @@ def _draw_context(
     bodies: list[tuple[int, int, int, int]],
     colours: list[tuple[int, int, int]],
     blobs_per_class: int | None = None,
+    wrong: tuple[int, int, int] | None = None,
+    conflict_area: float = 1.0,
 ) -> None:
     blobs_per_class = BLOBS_PER_CLASS if blobs_per_class is None else blobs_per_class
     placed: list[tuple[float, ...]] = []
     for c in colours:
-        for _ in range(blobs_per_class):
+        n_blobs = blobs_per_class
+        if c == wrong:  # the wrong class: fewer blobs
+            n_blobs = max(1, round(conflict_area * blobs_per_class))
+        for _ in range(n_blobs):
             r = rng.uniform(*BLOB_RADIUS) * min(width, height)
             best = None
             for _try in range(40):
@@ -200,14 +213,30 @@ def render(
     context_shown: list[int],
     shown: list[tuple[list[int], list[int]]],
     colour_of: list[tuple[int, int, int]],
+    wrong: int | None = None,
+    conflict_area: float = 1.0,
 ) -> Image.Image:
+    """Draw one image: context blobs, then each person's body and head.
+
+    ``wrong`` (a class index) is the planted conflict's wrong class; with ``conflict_area``
+    < 1 it covers that share of the area the replaced class covered on the body (the rest of
+    its stripe in ``NEUTRAL``) and in the context (fewer blobs); the head keeps full strips.
+    """
     img = _background(rng, width, height)
     draw = ImageDraw.Draw(img)
+    w_colour = None if wrong is None else colour_of[wrong]
     _draw_context(
-        rng, draw, width, height, [b for b, _ in persons], [colour_of[c] for c in context_shown]
+        rng,
+        draw,
+        width,
+        height,
+        [b for b, _ in persons],
+        [colour_of[c] for c in context_shown],
+        wrong=w_colour,
+        conflict_area=conflict_area,
     )
     for (body, head), (head_sh, body_sh) in zip(persons, shown, strict=True):
-        _draw_body(draw, body, head[3], [colour_of[c] for c in body_sh])
+        _draw_body(draw, body, head[3], [colour_of[c] for c in body_sh], w_colour, conflict_area)
         _draw_head(draw, head, [colour_of[c] for c in head_sh])
     return img
 
