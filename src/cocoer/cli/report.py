@@ -74,25 +74,33 @@ def plot(metrics: dict[str, Any], path: Path, split: str = "test") -> None:
     x = range(len(LEVELS))
     all_shares = [metrics.get(f"{split}/first_excluded/{lvl}", nan) for lvl in LEVELS]
     found = [metrics.get(f"{split}/conflict_first_excluded/{lvl}", nan) for lvl in LEVELS]
-    ax1.bar([i - 0.2 for i in x], all_shares, 0.4, label="first excluded, all persons")
-    ax1.bar([i + 0.2 for i in x], found, 0.4, label="planted level excluded first")
+    for dx, values, label in (
+        (-0.2, all_shares, "first excluded, all persons"),
+        (0.2, found, "planted level excluded first"),
+    ):
+        bars = ax1.bar([i + dx for i in x], values, 0.4, label=label)
+        ax1.bar_label(bars, fmt="%.1f", fontsize=7)
     chance = metrics.get(f"{split}/conflict_first_excluded/chance")
     if chance is not None:
         ax1.axhline(chance, color="grey", ls="--", lw=1, label="chance (planted conflicts)")
     ax1.set_xticks(list(x), list(LEVELS))
     ax1.set_ylabel("%")
-    ax1.set_ylim(0, 105)
+    ax1.set_ylim(0, 135)  # headroom: the legend sits above the bars
+    ax1.set_yticks(range(0, 101, 20))
     ax1.set_title("Competition (cf. Table 5)")
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="upper center", ncol=2)
     subsets = ("conflict_persons", "clean_persons")
     on = [metrics.get(f"{split}/mAP/{s}", nan) for s in subsets]
     off = [metrics.get(f"{split}/mAP_ws_off/{s}", nan) for s in subsets]
-    ax2.bar([i - 0.2 for i in range(2)], on, 0.4, label="workspace on")
-    ax2.bar([i + 0.2 for i in range(2)], off, 0.4, label="workspace off")
+    for dx, values, label in ((-0.2, on, "workspace on"), (0.2, off, "workspace off")):
+        bars = ax2.bar([i + dx for i in range(2)], values, 0.4, label=label)
+        ax2.bar_label(bars, fmt="%.1f", fontsize=7)
     ax2.set_xticks([0, 1], ["conflicting persons", "clean persons"])
     ax2.set_ylabel("final mAP (%)")
+    ax2.set_ylim(0, 120)
+    ax2.set_yticks(range(0, 101, 20))
     ax2.set_title("Coordination (cf. Fig. 2)")
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
