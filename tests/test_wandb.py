@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,18 +42,30 @@ def wandb_records(path: Path) -> Iterator[bytes]:
             buf = b""
 
 
-def logged_history(path: Path) -> dict[str, str]:
-    """Last logged JSON value of every history key in an offline run's ``.wandb`` file."""
+def logged_history(path: Path, wait_s: float = 60.0) -> dict[str, str]:
+    """Last logged JSON value of every history key in an offline run's ``.wandb`` file.
+
+    ``wandb.finish()`` returns once the run is finished, but wandb-core may still hold the
+    file's last records in its write buffer until the stream is torn down (seen once under
+    a loaded 2-core test run: the final history row, with the tables, was missing). So the
+    file is read until it holds its ``exit`` record, the last one W&B writes."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    out: dict[str, str] = {}
-    for data in wandb_records(path):
-        rec = pb.Record()
-        rec.ParseFromString(data)
-        if rec.WhichOneof("record_type") == "history":
-            for item in rec.history.item:
-                out[item.key or "/".join(item.nested_key)] = item.value_json
-    return out
+    deadline = time.monotonic() + wait_s
+    while True:
+        out: dict[str, str] = {}
+        kinds: list[str | None] = []
+        for data in wandb_records(path):
+            rec = pb.Record()
+            rec.ParseFromString(data)
+            kinds.append(rec.WhichOneof("record_type"))
+            if kinds[-1] == "history":
+                for item in rec.history.item:
+                    out[item.key or "/".join(item.nested_key)] = item.value_json
+        if "exit" in kinds:
+            return out
+        assert time.monotonic() < deadline, f"{path}: no exit record after {wait_s} s: {kinds}"
+        time.sleep(0.5)
 
 
 @pytest.fixture
