@@ -44,6 +44,7 @@ from cocoer.metrics import (
 )
 from cocoer.models import CocoER, create_model
 from cocoer.thresholds import calibrate_thresholds
+from cocoer.utils.distributed import dist_rank, dist_world_size, ranks_where
 
 # The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
@@ -307,14 +308,26 @@ class CocoERLitModule(L.LightningModule):
 
     def _check_finite(self, terms: Mapping[str, Tensor]) -> None:
         """Stop the run at the first NaN / infinite loss term, before the optimiser step
-        (nothing is saved: the last checkpoint stays the last good state)."""
+        (nothing is saved: the last checkpoint stays the last good state).
+
+        Under DDP every rank stops at that step, also those whose own loss is finite (the
+        ranks agree through :func:`ranks_where`): a rank that stopped alone would leave
+        the others waiting in ``backward``'s gradient all-reduce."""
         bad = {k: float(v) for k, v in terms.items() if not bool(torch.isfinite(v).all())}
+        bad_ranks = ranks_where(bool(bad), self.device)  # a collective under DDP
+        if not bad_ranks:
+            return
+        at = f"non-finite loss at step {self.global_step} (epoch {self.current_epoch})"
         if bad:
             named = ", ".join(f"{TERM_NAMES.get(k, k)}={v}" for k, v in bad.items())
+            on = f" on rank {dist_rank()}" if dist_world_size() > 1 else ""
             raise NonFiniteLossError(
-                f"non-finite loss at step {self.global_step} (epoch {self.current_epoch}): "
-                f"{named}; training stopped, the last saved checkpoint is kept"
+                f"{at}{on}: {named}; training stopped, the last saved checkpoint is kept"
             )
+        raise NonFiniteLossError(
+            f"{at} on rank(s) {', '.join(map(str, bad_ranks))}; training stopped on every "
+            "rank, the last saved checkpoint is kept"
+        )
 
     def _scores(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)
