@@ -94,9 +94,7 @@ def test_reported_map_equals_sklearn(tiny_checkpoint: Path, tiny_emotic_root: Pa
     from cocoer.train import evaluate
     from tests.helpers import TINY_OVERRIDES, compose_config
 
-    model = CocoERLitModule.load_from_checkpoint(
-        tiny_checkpoint, map_location="cpu", weights_only=False
-    ).eval()
+    model = CocoERLitModule.from_file(tiny_checkpoint).eval()
     dm = EmoticDataModule(
         root=str(tiny_emotic_root), image_size=32, batch_size=8, num_workers=0, augment=None
     )

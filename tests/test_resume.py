@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from cocoer.callbacks import TrainingInterrupted
+from cocoer.checkpoint import load_cocoer_checkpoint
 from cocoer.runs.jobs import FAILED, is_done, run_job
 from cocoer.train import resolve_ckpt_path, train
 from tests.helpers import TINY_OVERRIDES, compose_config
@@ -41,7 +42,7 @@ def _interrupting(cfg: DictConfig) -> DictConfig:
 
 
 def _state(run: Path) -> dict:
-    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return load_cocoer_checkpoint(run / "checkpoints" / "last.ckpt")
 
 
 def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(

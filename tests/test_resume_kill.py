@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from cocoer.checkpoint import load_cocoer_checkpoint
 from tests.helpers import TINY_OVERRIDES
 
 EPOCHS = 6
@@ -57,14 +58,14 @@ def test_sigkilled_run_resumes_to_the_same_weights(tmp_path: Path, tiny_emotic_r
     time.sleep(0.3)  # somewhere inside the next epoch
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
-    killed_at = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
+    killed_at = load_cocoer_checkpoint(last)["epoch"]
     assert killed_at < EPOCHS - 1
     assert not (cut_dir / "done").exists()
 
     run_to_end(command(tmp_path, tiny_emotic_root, cut_dir, "ckpt_path=auto"))
     assert (cut_dir / "done").exists()
-    a = torch.load(ref_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    b = torch.load(last, map_location="cpu", weights_only=False)
+    a = load_cocoer_checkpoint(ref_dir / "checkpoints" / "last.ckpt")
+    b = load_cocoer_checkpoint(last)
     assert a["global_step"] == b["global_step"] and a["epoch"] == b["epoch"] == EPOCHS - 1
     for k, v in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][k], v, rtol=1e-5, atol=1e-6, msg=k)

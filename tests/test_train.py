@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from omegaconf import open_dict
 
 from cocoer import config_dir
+from cocoer.checkpoint import load_cocoer_checkpoint
 from cocoer.configs import validate_config
 from cocoer.train import evaluate, train
 from tests.helpers import TINY_OVERRIDES, compose_config
@@ -84,7 +84,7 @@ def test_train_then_eval_gives_the_same_test_metrics(tiny_train_cfg, tmp_path: P
     assert 0.0 <= metrics["test/mAP"] <= 100.0
     shares = [metrics[f"test/first_excluded/{lvl}"] for lvl in ("context", "body", "head")]
     assert sum(shares) == pytest.approx(100.0, abs=1e-3)
-    ckpt = torch.load(metrics["best_ckpt"], map_location="cpu", weights_only=False)
+    ckpt = load_cocoer_checkpoint(metrics["best_ckpt"])
     assert "net" in ckpt["hyper_parameters"] and "thresholds" in "".join(ckpt["state_dict"])
 
     eval_cfg = compose_config(
