@@ -37,17 +37,28 @@ def export_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 def export_config(hparams: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """The JSON config of an export: hyper-parameters, classes, thresholds, preprocessing."""
-    from cocoer.lit_module import CocoERLitModule
+    """The JSON config of an export: hyper-parameters, classes, thresholds, preprocessing.
 
-    module = CocoERLitModule(**{**hparams, "init_from": None})
-    thresholds = state.get("thresholds", torch.full((module.net.num_classes,), 0.5))
+    The ``net`` hyper-parameters are validated as a :class:`CocoERConfig` (the model itself
+    is not built: that takes seconds and gigabytes for the paper model).
+
+    Raises:
+        ValueError: ``net`` is not a valid model config, or its class names do not match k.
+    """
+    from cocoer.models.cocoer import default_class_names
+    from cocoer.models.factory import model_config
+
+    cfg = model_config(hparams["net"], pretrained=False)
+    class_names = list(cfg.class_names or default_class_names(cfg.num_classes))
+    if len(class_names) != cfg.num_classes:
+        raise ValueError(f"{len(class_names)} class names for {cfg.num_classes} classes")
+    thresholds = state.get("thresholds", torch.full((cfg.num_classes,), 0.5))
     return {
         "format": FORMAT,
         "version": VERSION,
         "hyper_parameters": hparams,
-        "class_names": list(module.net.class_names),
-        "multi_label": bool(module.net.multi_label),
+        "class_names": class_names,
+        "multi_label": bool(cfg.multi_label),
         "thresholds": [float(t) for t in thresholds.tolist()],
         "preprocessing": {
             "image_size": hparams["net"].get("hfe", {}).get("image_size"),
