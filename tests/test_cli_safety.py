@@ -147,3 +147,26 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     step = last["global_step"]  # the first step of epoch 1 is the first bad one
     assert error.startswith(f"cocoer-train: error: non-finite loss at step {step} (epoch 1)")
     assert "L_G=nan" in error
+
+
+@pytest.mark.slow
+def test_nan_loss_on_one_ddp_rank_stops_every_rank_with_one_line(
+    tiny_emotic_root: Path, tmp_path: Path
+) -> None:
+    """trainer=ddp_sim (2 spawned processes, gloo), L_G NaN on rank 1 only from epoch 1: the
+    run ends (no rank left in the all-reduce) with one line and exit status 2."""
+    cmd = [
+        sys.executable,
+        str(ROOT / "tests" / "patched_train.py"),
+        *train_args(tmp_path, tiny_emotic_root, "run", "trainer.max_epochs=3", "trainer=ddp_sim"),
+    ]
+    env = {**ENV, "COCOER_TEST_NAN_FROM_EPOCH": "1", "COCOER_TEST_NAN_RANK": "1"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("cocoer-train: error: non-finite loss at step "), error
+    # rank 0 (finite loss) names rank 1; rank 1 names the term
+    assert "on rank(s) 1; training stopped on every rank" in error or "on rank 1: L_G=nan" in error
+    last = load_cocoer_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert last["epoch"] == 0

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from cocoer.errors import NonFiniteLossError
+from cocoer.errors import CocoerError, NonFiniteLossError, clear_error_in
 from cocoer.lit_module import CocoERLitModule
 from cocoer.utils.distributed import ranks_where
 
@@ -78,3 +78,24 @@ def test_without_a_process_group_only_this_process_counts() -> None:
 def test_infinite_terms_count_as_non_finite(value: float) -> None:
     message = _check(_terms(value))
     assert message is not None and f"L_G={value}" in message
+
+
+def _child_failure(last_line: str) -> BaseException:
+    """What ``torch.multiprocessing`` raises in the parent when a spawned rank failed."""
+    from torch.multiprocessing.spawn import ProcessRaisedException
+
+    text = f"\n\n-- Process 1 terminated with the following error:\nTraceback ...\n{last_line}\n"
+    return ProcessRaisedException(text, 1, 4242)
+
+
+def test_a_clear_error_in_a_spawned_rank_is_reported_as_one_line() -> None:
+    message = "non-finite loss at step 2 (epoch 1) on rank 1: L_G=nan"
+    found = clear_error_in(_child_failure(f"cocoer.errors.NonFiniteLossError: {message}"))
+    assert isinstance(found, CocoerError) and str(found) == message
+    wrapped = RuntimeError("hydra")
+    wrapped.__cause__ = _child_failure(f"cocoer.errors.InputError: {message}")
+    assert str(clear_error_in(wrapped)) == message
+    # anything else stays a traceback: other exceptions, names outside cocoer.errors' family
+    assert clear_error_in(_child_failure("ValueError: boom")) is None
+    assert clear_error_in(_child_failure("cocoer.errors.re: boom")) is None
+    assert clear_error_in(_child_failure("cocoer.errors.Unknown: boom")) is None

@@ -10,6 +10,7 @@ of a traceback (:func:`clear_error_in`).
 from __future__ import annotations
 
 import os
+import re
 
 
 class CocoerError(Exception):
@@ -41,14 +42,37 @@ class NonFiniteLossError(CocoerError, RuntimeError):
     """A loss term became NaN or infinite during training (the run stops)."""
 
 
+#: the last line of a child process's traceback when it stopped with a clear error
+_CHILD_ERROR = re.compile(r"^cocoer\.errors\.(\w+): (.+)$", re.MULTILINE)
+
+
+def _from_child(exc: BaseException) -> CocoerError | None:
+    """The clear error a spawned process stopped with (``torch.multiprocessing``'s
+    ``ProcessRaisedException`` carries only the child's traceback as text: a DDP rank of
+    ``trainer=ddp_sim`` that raised :class:`NonFiniteLossError`), else None."""
+    if type(exc).__name__ != "ProcessRaisedException":
+        return None
+    found = _CHILD_ERROR.findall(str(exc))
+    if not found:
+        return None
+    name, message = found[-1]
+    cls = globals().get(name)
+    if isinstance(cls, type) and issubclass(cls, CocoerError):
+        return CocoerError(message)
+    return None
+
+
 def clear_error_in(exc: BaseException) -> CocoerError | None:
     """The :class:`CocoerError` ``exc`` is or was caused by (e.g. wrapped by Hydra's
-    ``InstantiationException``), else None."""
+    ``InstantiationException``, or raised in a spawned DDP process), else None."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, CocoerError):
             return cur
+        child = _from_child(cur)
+        if child is not None:
+            return child
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None

@@ -313,7 +313,7 @@ class CocoERLitModule(L.LightningModule):
         Under DDP every rank stops at that step, also those whose own loss is finite (the
         ranks agree through :func:`ranks_where`): a rank that stopped alone would leave
         the others waiting in ``backward``'s gradient all-reduce."""
-        bad = {k: float(v) for k, v in terms.items() if not bool(torch.isfinite(v).all())}
+        bad = {k: float(v.detach()) for k, v in terms.items() if not bool(torch.isfinite(v).all())}
         bad_ranks = ranks_where(bool(bad), self.device)  # a collective under DDP
         if not bad_ranks:
             return
