@@ -396,8 +396,10 @@ class CocoERLitModule(L.LightningModule):
             for i, lvl in enumerate(LEVELS)
         }
         counted.update(self._conflict_results(stage, stats))
-        for key, val in counted.items():  # already over the whole split (Metric states)
-            self.log(key, val)
+        for key, val in counted.items():
+            # already over the whole split (synced Metric states), so equal on every rank:
+            # the mean over ranks keeps it, and Lightning does not warn about each key
+            self.log(key, val, sync_dist=True)
         logged.update(counted)
         for metric in stats.values():
             metric.reset()
