@@ -512,14 +512,12 @@ def test_clip_fp16_is_fp32_on_cpu() -> None:
 @pytest.mark.slow
 def test_authors_eval_preset_has_the_authors_sizes(tmp_path: Path) -> None:
     """Full size, random weights: the shapes of the authors' model_GWT (k = 26)."""
-    import hydra
-
     from tests.helpers import compose_config
 
     cfg = compose_config(
         "train", tmp_path, overrides=["model=cocoer_authors_eval", "data=emotic_synthetic"]
     )
-    model: CocoER = hydra.utils.instantiate(cfg.model.net, _convert_="all")
+    model: CocoER = create_model(cfg.model.net)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     want = {
         "hfe.proj.0.weight": (256, 2048),  # their 1x1 Conv2d(2048, 256)

@@ -59,7 +59,16 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+#: a test's own ``max_examples`` overrides the profile's, so the long profile scales them
+SCALE = {"ci": 1, "slow": 8}.get(PROFILE, 1)
+
+
+def examples(n: int) -> int:
+    """``n`` examples under the ``ci`` profile, ``8 n`` under ``slow``."""
+    return n * SCALE
+
 
 #: what counts as a clear error (the message must also name the file)
 CLEAR_ERRORS: tuple[type[BaseException], ...] = (CocoerError, ValueError, OSError)
@@ -134,7 +143,7 @@ def _png_header(width: int, height: int) -> bytes:
     dims=st.tuples(st.integers(1, 200_000), st.integers(1, 200_000)),
 )
 @example(kind="huge_png", data=b"", cut=0.0, dims=(100_000, 100_000))
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 def test_fuzz_images(workdir: Path, kind: str, data: bytes, cut: float, dims: tuple) -> None:
     d = _fresh(workdir, "img")
     path = d / "photo.jpg"
@@ -187,7 +196,7 @@ def csv_rows(draw: st.DrawFn) -> list[dict[str, str]]:
 
 
 @given(rows=csv_rows(), drop_column=st.booleans(), raw=st.binary(max_size=64))
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 def test_fuzz_emotic_csv(workdir: Path, rows: list, drop_column: bool, raw: bytes) -> None:
     d = _fresh(workdir, "csv")
     path = d / "train.csv"
@@ -223,7 +232,7 @@ def emotic_mat(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     pos=st.integers(0, 10**6),
     data=st.binary(min_size=1, max_size=64),
 )
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 def test_fuzz_emotic_mat(
     workdir: Path, emotic_mat: bytes, kind: str, cut: float, pos: int, data: bytes
 ) -> None:
@@ -254,7 +263,7 @@ NAMES = st.sampled_from(["a.png", "b.jpg", "notes.txt", "x\udcff.png", ".hidden.
     loop=st.booleans(),
     junk=st.binary(max_size=32),
 )
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 def test_fuzz_caer_s_folders(workdir: Path, files: list, loop: bool, junk: bytes) -> None:
     d = _fresh(workdir, "caer")
     root = d / "CAER-S"
@@ -298,7 +307,7 @@ ENTRY = st.fixed_dictionaries(
 
 
 @given(entries=st.lists(ENTRY, max_size=4), tail=st.binary(max_size=20))
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 def test_fuzz_box_cache(workdir: Path, entries: list, tail: bytes) -> None:
     d = _fresh(workdir, "boxes")
     path = cache_path(d)
@@ -316,7 +325,7 @@ def test_fuzz_box_cache(workdir: Path, entries: list, tail: bytes) -> None:
     data=st.binary(max_size=128),
     cut=st.floats(0.0, 1.0),
 )
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 def test_fuzz_checkpoints(workdir: Path, kind: str, data: bytes, cut: float) -> None:
     import pickle
 
@@ -363,7 +372,7 @@ VALUES = st.one_of(
 
 
 @given(pairs=st.lists(st.tuples(KEYS, VALUES), min_size=1, max_size=3))
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 def test_fuzz_config_overrides(workdir: Path, pairs: list) -> None:
     overrides = [f"{k}={v}" for k, v in pairs]
 

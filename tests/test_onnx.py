@@ -258,14 +258,12 @@ def test_other_model_variants_export(tmp_path: Path, kwargs: dict) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["cocoer_authors_eval", "cocoer_authors_demo"])
 def test_authors_presets_export(tmp_path: Path, preset: str) -> None:
-    import hydra
-
     from tests.helpers import compose_config
     from tests.test_authors_options import TINY_PRESET
 
     cfg = compose_config("train", tmp_path, overrides=[f"model={preset}", *TINY_PRESET])
     torch.manual_seed(0)
-    net = hydra.utils.instantiate(cfg.model.net, _convert_="all").eval()
+    net = create_model(cfg.model.net).eval()
     path = tmp_path / "m.onnx"
     export_net(net, torch.full((net.num_classes,), 0.5), 32, path)
     assert_parity(net, path)
