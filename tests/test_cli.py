@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -54,14 +56,23 @@ def test_eval_cli_refuses_a_checkpoint_of_other_classes(
     assert "predicts 26 classes" in proc.stderr
 
 
-def test_train_cli_fails_fast_on_a_bad_value(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.loss.alpha=-1", "model.loss.alpha = -1.0 must be >= 0"),
+        # an override is handed on to DDP ranks unresolved: the error comes from validation
+        ("seed=${oops}", "seed: Interpolation key 'oops' not found"),
+    ],
+)
+def test_train_cli_fails_fast_on_a_bad_value(tmp_path: Path, override: str, message: str) -> None:
     proc = run(
         "cocoer.cli.train",
-        "model.loss.alpha=-1",
+        override,
         f"paths.data_dir={tmp_path / 'data'}",
         "extras.print_config=false",
         cwd=tmp_path,
     )
-    assert proc.returncode != 0
-    assert "model.loss.alpha = -1.0 must be >= 0" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"cocoer-train: error: invalid config: {message}"
+    assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "data").exists()  # no data generated or read

@@ -11,6 +11,7 @@ from omegaconf import open_dict
 from cocoer import config_dir
 from cocoer.checkpoint import load_cocoer_checkpoint
 from cocoer.configs import validate_config
+from cocoer.errors import ConfigError
 from cocoer.train import evaluate, train
 from tests.helpers import TINY_OVERRIDES, compose_config
 
@@ -46,6 +47,15 @@ def test_model_and_data_groups_compose(tmp_path: Path, model: str, data: str) ->
         ("model.net.loss_kind=ce", "does not fit"),
         ("model.net.mapping=mlp", "inference_mode=false"),
         ("model.net.mapping=resnet", "mapping"),
+        ("seed=-3", r"seed = -3 must be an integer >= 0"),
+        ("seed=[1,2]", r"seed = \[1, 2\] must be an integer"),
+        ("seed=0.5", r"seed = 0.5 must be an integer"),
+        ("seed=true", r"seed = True must be an integer"),
+        ("data.batch_size=abc", r"data.batch_size = 'abc' must be an integer >= 1"),
+        ("data.num_workers=-1", r"data.num_workers = -1 must be an integer >= 0"),
+        ("trainer.max_epochs=-2", r"trainer.max_epochs = -2 must be an integer >= -1"),
+        ("seed=${oops}", r"invalid config: seed: Interpolation key 'oops' not found"),
+        ("model.loss.alpha=${oops}", r"model.loss.alpha: Interpolation key 'oops'"),
     ],
 )
 def test_bad_values_fail_before_any_data_is_read(
@@ -53,7 +63,7 @@ def test_bad_values_fail_before_any_data_is_read(
 ) -> None:
     missing = tmp_path / "no_such_dataset"
     cfg = compose_config("train", tmp_path, missing, [*TINY_OVERRIDES, override])
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):  # a CocoerError: one line in the CLIs
         train(cfg)
     assert not missing.exists()  # failed before the data module touched the disk
 

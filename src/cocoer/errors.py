@@ -38,6 +38,11 @@ class CheckpointError(InputError):
         return f"cannot load checkpoint {self.where}: {self.reason}"
 
 
+class ConfigError(CocoerError, ValueError):
+    """A composed config that cannot run (a value out of range, of the wrong type, an
+    interpolation to a missing key); the message names the key."""
+
+
 class NonFiniteLossError(CocoerError, RuntimeError):
     """A loss term became NaN or infinite during training (the run stops)."""
 

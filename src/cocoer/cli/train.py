@@ -11,9 +11,10 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from typing import cast
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cocoer import config_dir
 from cocoer.cli import exit_on_clear_error
@@ -30,8 +31,10 @@ def _publish_job(cfg: DictConfig) -> None:
     job this is: its overrides and its run directory."""
     from hydra.core.hydra_config import HydraConfig
 
+    # resolve=False: an override such as `model.loss.alpha=${x}` is passed on as written
+    overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
     job = {
-        "overrides": list(HydraConfig.get().overrides.task),
+        "overrides": list(cast(list[str], overrides)),
         "output_dir": str(cfg.paths.output_dir),
     }
     os.environ[JOB_ENV] = json.dumps(job)
@@ -66,9 +69,9 @@ def _main(cfg: DictConfig) -> float | None:
     from cocoer.runs.jobs import run_job
     from cocoer.train import summarise, train
 
-    _publish_job(cfg)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     with exit_on_clear_error("cocoer-train"):
+        _publish_job(cfg)
         metrics = run_job(cfg, train, catch=multirun)
     if metrics.get("failed"):
         print(f"job failed: {metrics['error']} (see {metrics['output_dir']}/failed.json)")

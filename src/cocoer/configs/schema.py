@@ -9,12 +9,14 @@ span fields or ranges (alpha >= 0, p >= 1, level names...) are checked by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from cocoer.constants import LEVELS
+from cocoer.errors import ConfigError
 from cocoer.lit_module import STAGES, THRESHOLD_RULES
 from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
@@ -80,8 +82,8 @@ def register_configs() -> None:
     cs.store(group="model", name="schema", node=ModelConfig)
 
 
-def _fail(msg: str) -> None:
-    raise ValueError(f"invalid config: {msg}")
+def _fail(msg: str) -> NoReturn:
+    raise ConfigError(f"invalid config: {msg}")
 
 
 #: the options that reproduce the authors' released code: (path under model.net, choices)
@@ -117,10 +119,40 @@ def _validate_authors_options(net: DictConfig) -> None:
 def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
     """Cross-field checks of a composed config; raises ValueError with a clear message.
 
-    Runs before anything heavy (no data read, no model built).
+    Runs before anything heavy (no data read, no model built). A value that OmegaConf
+    itself cannot read (an interpolation to a missing key, a wrong type in a typed node)
+    is reported with its key.
     """
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.create(cfg)
+    try:
+        _validate(cfg)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "?"
+        raise ConfigError(f"invalid config: {key}: {str(exc).splitlines()[0]}") from None
+
+
+#: integer options outside the model schema: (key, least value)
+INTEGER_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("seed", 0),
+    ("data.batch_size", 1),
+    ("data.eval_batch_size", 1),
+    ("data.num_workers", 0),
+    ("trainer.max_epochs", -1),  # -1: no limit (Lightning)
+)
+
+
+def _validate_counts(cfg: DictConfig) -> None:
+    """Each of :data:`INTEGER_OPTIONS` that is set is an integer of at least its least value."""
+    for key, least in INTEGER_OPTIONS:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            _fail(f"{key} = {value!r} must be an integer >= {least}")
+
+
+def _validate(cfg: DictConfig) -> None:
     model = cfg.get("model")
     if model is None:
         _fail("no `model` group selected")
@@ -185,5 +217,4 @@ def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
         multi = bool(data.get("multi_label", True))
         if net.loss_kind is not None and (net.loss_kind == "ce") == multi:
             _fail(f"loss_kind {net.loss_kind!r} does not fit data.multi_label={multi}")
-    if cfg.get("seed") is not None and int(cfg.seed) < 0:
-        _fail(f"seed = {cfg.seed} must be >= 0")
+    _validate_counts(cfg)
