@@ -47,6 +47,14 @@ class NonFiniteLossError(CocoerError, RuntimeError):
     """A loss term became NaN or infinite during training (the run stops)."""
 
 
+def config_error_line(exc: BaseException) -> str:
+    """One line for an OmegaConf error: ``key: first line of the message`` (the key when
+    the error names one, as ``full_key``)."""
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    key = getattr(exc, "full_key", None)
+    return f"{key}: {first}" if key else first
+
+
 #: the last line of a child process's traceback when it stopped with a clear error
 _CHILD_ERROR = re.compile(r"^cocoer\.errors\.(\w+): (.+)$", re.MULTILINE)
 

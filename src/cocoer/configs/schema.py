@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cocoer.constants import LEVELS
-from cocoer.errors import ConfigError
+from cocoer.errors import ConfigError, config_error_line
 from cocoer.lit_module import STAGES, THRESHOLD_RULES
 from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
@@ -128,8 +128,7 @@ def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
     try:
         _validate(cfg)
     except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None) or "?"
-        raise ConfigError(f"invalid config: {key}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"invalid config: {config_error_line(exc)}") from None
 
 
 #: integer options outside the model schema: (key, least value)

@@ -45,19 +45,16 @@ def export_config(hparams: dict[str, Any], state: dict[str, torch.Tensor]) -> di
     Raises:
         ValueError: ``net`` is not a valid model config, or its class names do not match k.
     """
-    from cocoer.models.cocoer import default_class_names
+    from cocoer.models.cocoer import class_names_of
     from cocoer.models.factory import model_config
 
     cfg = model_config(hparams["net"], pretrained=False)
-    class_names = list(cfg.class_names or default_class_names(cfg.num_classes))
-    if len(class_names) != cfg.num_classes:
-        raise ValueError(f"{len(class_names)} class names for {cfg.num_classes} classes")
     thresholds = state.get("thresholds", torch.full((cfg.num_classes,), 0.5))
     return {
         "format": FORMAT,
         "version": VERSION,
         "hyper_parameters": hparams,
-        "class_names": class_names,
+        "class_names": list(class_names_of(cfg)),
         "multi_label": bool(cfg.multi_label),
         "thresholds": [float(t) for t in thresholds.tolist()],
         "preprocessing": {

@@ -27,6 +27,18 @@ def default_class_names(num_classes: int) -> tuple[str, ...]:
     return tuple(f"class {i}" for i in range(num_classes))
 
 
+def class_names_of(cfg: CocoERConfig) -> tuple[str, ...]:
+    """The k class names of a config: its ``class_names``, else the defaults for k.
+
+    Raises:
+        ValueError: as many names as classes are needed.
+    """
+    names = tuple(cfg.class_names or default_class_names(cfg.num_classes))
+    if len(names) != cfg.num_classes:
+        raise ValueError(f"{len(names)} class names for {cfg.num_classes} classes")
+    return names
+
+
 @dataclass
 class CocoERConfig:
     """Options of :class:`CocoER` (the ``model.net`` node of the Hydra config).
@@ -81,9 +93,7 @@ class CocoER(nn.Module):
         self.cfg = cfg
         num_classes, multi_label, d = cfg.num_classes, cfg.multi_label, cfg.d
         self.num_classes, self.multi_label, self.d = num_classes, multi_label, d
-        self.class_names = tuple(cfg.class_names or default_class_names(num_classes))
-        if len(self.class_names) != num_classes:
-            raise ValueError(f"{len(self.class_names)} class names for {num_classes} classes")
+        self.class_names = class_names_of(cfg)
         self.level_loss = LevelLoss(cfg.loss_kind or ("bce" if multi_label else "ce"))
         if self.level_loss.multi_label != multi_label:
             raise ValueError(

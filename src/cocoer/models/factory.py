@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from cocoer.errors import config_error_line
 from cocoer.models.cocoer import CocoER, CocoERConfig
 
 MODEL_TARGET = "cocoer.models.cocoer.CocoER"
@@ -119,9 +120,7 @@ def model_config(
         merged = OmegaConf.merge(OmegaConf.structured(CocoERConfig), *layers)
         cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        where = f"{key}: " if key else ""
-        raise ValueError(f"invalid model config: {where}{str(exc).splitlines()[0]}") from None
+        raise ValueError(f"invalid model config: {config_error_line(exc)}") from None
     assert isinstance(cfg, CocoERConfig)
     return cfg
 
