@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,19 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _paired_bars(
+    ax: Any, ticks: Sequence[str], series: Sequence[tuple[str, list[float]]], top: float
+) -> None:
+    """Two bars per tick (``series``: two ``(label, values)``), each with its value; the y
+    axis runs to ``top`` so that the legend, above the bars, covers none (ticks to 100 %)."""
+    for dx, (label, values) in zip((-0.2, 0.2), series, strict=True):
+        bars = ax.bar([i + dx for i in range(len(ticks))], values, 0.4, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(range(len(ticks)), list(ticks))
+    ax.set_ylim(0, top)
+    ax.set_yticks(range(0, 101, 20))
+
+
 def plot(metrics: dict[str, Any], path: Path, split: str = "test") -> None:
     """Two panels: exclusion shares per level; mAP with the workspace on / off per subset."""
     import matplotlib
@@ -71,36 +85,24 @@ def plot(metrics: dict[str, Any], path: Path, split: str = "test") -> None:
 
     nan = float("nan")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    x = range(len(LEVELS))
     all_shares = [metrics.get(f"{split}/first_excluded/{lvl}", nan) for lvl in LEVELS]
     found = [metrics.get(f"{split}/conflict_first_excluded/{lvl}", nan) for lvl in LEVELS]
-    for dx, values, label in (
-        (-0.2, all_shares, "first excluded, all persons"),
-        (0.2, found, "planted level excluded first"),
-    ):
-        bars = ax1.bar([i + dx for i in x], values, 0.4, label=label)
-        ax1.bar_label(bars, fmt="%.1f", fontsize=7)
+    series = [("first excluded, all persons", all_shares), ("planted level excluded first", found)]
+    _paired_bars(ax1, LEVELS, series, top=135)
     chance = metrics.get(f"{split}/conflict_first_excluded/chance")
     if chance is not None:
         ax1.axhline(chance, color="grey", ls="--", lw=1, label="chance (planted conflicts)")
-    ax1.set_xticks(list(x), list(LEVELS))
     ax1.set_ylabel("%")
-    ax1.set_ylim(0, 135)  # headroom: the legend sits above the bars
-    ax1.set_yticks(range(0, 101, 20))
     ax1.set_title("Competition (cf. Table 5)")
-    ax1.legend(fontsize=7, loc="upper center", ncol=2)
     subsets = ("conflict_persons", "clean_persons")
     on = [metrics.get(f"{split}/mAP/{s}", nan) for s in subsets]
     off = [metrics.get(f"{split}/mAP_ws_off/{s}", nan) for s in subsets]
-    for dx, values, label in ((-0.2, on, "workspace on"), (0.2, off, "workspace off")):
-        bars = ax2.bar([i + dx for i in range(2)], values, 0.4, label=label)
-        ax2.bar_label(bars, fmt="%.1f", fontsize=7)
-    ax2.set_xticks([0, 1], ["conflicting persons", "clean persons"])
+    ticks = ["conflicting persons", "clean persons"]
+    _paired_bars(ax2, ticks, [("workspace on", on), ("workspace off", off)], top=120)
     ax2.set_ylabel("final mAP (%)")
-    ax2.set_ylim(0, 120)
-    ax2.set_yticks(range(0, 101, 20))
     ax2.set_title("Coordination (cf. Fig. 2)")
-    ax2.legend(fontsize=7, loc="upper center", ncol=2)
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -34,7 +34,7 @@ def _publish_job(cfg: DictConfig) -> None:
     # resolve=False: an override such as `model.loss.alpha=${x}` is passed on as written
     overrides = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)
     job = {
-        "overrides": list(cast(list[str], overrides)),
+        "overrides": cast(list[str], overrides),
         "output_dir": str(cfg.paths.output_dir),
     }
     os.environ[JOB_ENV] = json.dumps(job)

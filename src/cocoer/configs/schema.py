@@ -117,7 +117,8 @@ def _validate_authors_options(net: DictConfig) -> None:
 
 
 def validate_config(cfg: DictConfig | dict[str, Any]) -> None:
-    """Cross-field checks of a composed config; raises ValueError with a clear message.
+    """Cross-field checks of a composed config; raises :class:`ConfigError` (a ValueError)
+    with a clear message that names the key.
 
     Runs before anything heavy (no data read, no model built). A value that OmegaConf
     itself cannot read (an interpolation to a missing key, a wrong type in a typed node)
@@ -141,7 +142,7 @@ INTEGER_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 
-def _validate_counts(cfg: DictConfig) -> None:
+def _validate_integer_options(cfg: DictConfig) -> None:
     """Each of :data:`INTEGER_OPTIONS` that is set is an integer of at least its least value."""
     for key, least in INTEGER_OPTIONS:
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
@@ -216,4 +217,4 @@ def _validate(cfg: DictConfig) -> None:
         multi = bool(data.get("multi_label", True))
         if net.loss_kind is not None and (net.loss_kind == "ce") == multi:
             _fail(f"loss_kind {net.loss_kind!r} does not fit data.multi_label={multi}")
-    _validate_counts(cfg)
+    _validate_integer_options(cfg)
