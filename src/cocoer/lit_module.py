@@ -313,7 +313,10 @@ class CocoERLitModule(L.LightningModule):
         Under DDP every rank stops at that step, also those whose own loss is finite (the
         ranks agree through :func:`ranks_where`): a rank that stopped alone would leave
         the others waiting in ``backward``'s gradient all-reduce."""
-        bad = {k: float(v.detach()) for k, v in terms.items() if not bool(torch.isfinite(v).all())}
+        # one device-to-host copy per step (not one per term); the values only of bad terms
+        finite = torch.stack([torch.isfinite(v.detach()).all() for v in terms.values()]).tolist()
+        pairs = zip(terms.items(), finite, strict=True)
+        bad = {k: float(v.detach()) for (k, v), ok in pairs if not ok}
         bad_ranks = ranks_where(bool(bad), self.device)  # a collective under DDP
         if not bad_ranks:
             return
