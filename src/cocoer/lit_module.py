@@ -324,13 +324,10 @@ class CocoERLitModule(L.LightningModule):
         if bad:
             named = ", ".join(f"{TERM_NAMES.get(k, k)}={v}" for k, v in bad.items())
             on = f" on rank {dist_rank()}" if dist_world_size() > 1 else ""
-            raise NonFiniteLossError(
-                f"{at}{on}: {named}; training stopped, the last saved checkpoint is kept"
-            )
-        raise NonFiniteLossError(
-            f"{at} on rank(s) {', '.join(map(str, bad_ranks))}; training stopped on every "
-            "rank, the last saved checkpoint is kept"
-        )
+            why = f"{on}: {named}; training stopped"
+        else:  # another rank's loss: stop here too
+            why = f" on rank(s) {', '.join(map(str, bad_ranks))}; training stopped on every rank"
+        raise NonFiniteLossError(f"{at}{why}, the last saved checkpoint is kept")
 
     def _scores(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)
@@ -400,8 +397,7 @@ class CocoERLitModule(L.LightningModule):
         }
         counted.update(self._conflict_results(stage, stats))
         for key, val in counted.items():
-            # already over the whole split (synced Metric states), so equal on every rank:
-            # the mean over ranks keeps it, and Lightning does not warn about each key
+            # equal on every rank (synced Metric states): the mean keeps it, and no warning
             self.log(key, val, sync_dist=True)
         logged.update(counted)
         for metric in stats.values():
