@@ -62,13 +62,16 @@ def test_browser_uploads_t1_and_sees_every_person(
             timeout=120_000,
         )
         assert message.input_value().startswith(f"{len(persons)} persons in t1.jpg (1280x886)")
-        rows = page.locator("#persons tbody tr")
-        page.wait_for_function(
-            f"() => document.querySelectorAll('#persons tbody tr').length == {len(persons)}"
-        )
-        texts = [rows.nth(i).inner_text() for i in range(rows.count())]
-        for text, p in zip(texts, persons, strict=True):
-            assert " -> ".join(p["exclusion_sequence"]) in text
+        row = '#persons [role="row"]:has([role="gridcell"])'  # the data rows of the grid
+        page.wait_for_function(f"() => document.querySelectorAll('{row}').length == {len(persons)}")
+        rows = page.locator(row)
+        for i, p in enumerate(persons):
+            cells = rows.nth(i).locator('[role="gridcell"]').all_inner_texts()
+            assert cells[0].strip() == str(p["index"])
+            assert cells[1].strip() == " -> ".join(p["exclusion_sequence"])
+            for level, cell in zip(("context", "body", "head"), cells[4:7], strict=True):
+                names = [lab["name"] for lab in p["levels"][level]["labels"]]
+                assert cell.strip().split(" ")[0] == (names[0] if names else "-")
         size = page.wait_for_function(
             "() => { const i = document.querySelector('#annotated img');"
             " return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight]"

@@ -29,10 +29,10 @@ from cocoer.infer.results import HeadPrediction, ImageResult
 #: Columns of the per-person table.
 TABLE_HEADERS = (
     "#",
+    "exclusion sequence",
     "final (above threshold)",
     "V-I pseudo label",
     *LEVELS,
-    "exclusion sequence",
     "boxes",
 )
 #: Request folders (JSON, Grad-CAM figures) kept; older ones are deleted.
@@ -74,7 +74,7 @@ class DemoOutput:
     result: ImageResult | None = None
 
 
-def labels_text(pred: HeadPrediction, max_labels: int = 4) -> str:
+def labels_text(pred: HeadPrediction, max_labels: int = 3) -> str:
     """``name score`` of the predicted labels, highest first (``-`` when none)."""
     shown = [f"{lab.name} {lab.score:.2f}" for lab in pred.labels[:max_labels]]
     more = len(pred.labels) - len(shown)
@@ -86,10 +86,10 @@ def table_rows(result: ImageResult) -> list[list[str]]:
     return [
         [
             str(p.index),
+            " -> ".join(p.exclusion_sequence),
             labels_text(p.final),
             labels_text(p.vi),
             *(labels_text(p.levels[m]) for m in LEVELS),
-            " -> ".join(p.exclusion_sequence),
             f"body: {p.body_source}, head: {p.head_source}",
         ]
         for p in result.persons
