@@ -16,12 +16,20 @@ from tests.demo_server import T1
 
 @pytest.fixture(scope="module")
 def analyser(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> DemoAnalyser:
+    """The tiny checkpoint alone (PyTorch engine)."""
+    models = DemoModels(ModelSource(ckpt=str(tiny_checkpoint), device="cpu"))
+    return DemoAnalyser(models, out_root=tmp_path_factory.mktemp("demo_engines_out"))
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> DemoAnalyser:
+    """The tiny checkpoint and its ONNX export served side by side."""
     from cocoer.export.onnx import export_onnx
 
     onnx_path = tmp_path_factory.mktemp("demo_onnx") / "tiny.onnx"
     export_onnx(tiny_checkpoint, onnx_path)
     models = DemoModels(ModelSource(ckpt=str(tiny_checkpoint), onnx=str(onnx_path), device="cpu"))
-    return DemoAnalyser(models, out_root=tmp_path_factory.mktemp("demo_engines_out"))
+    return DemoAnalyser(models, out_root=tmp_path_factory.mktemp("demo_both_out"))
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,9 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 BOXES = "10, 20, 90, 200\n120, 15, 210, 210"
 
 
-def test_pytorch_and_onnx_engines_agree(analyser: DemoAnalyser, small: Path) -> None:
+@pytest.mark.slow  # the ONNX export takes tens of seconds on 2 cores
+def test_pytorch_and_onnx_engines_agree(both: DemoAnalyser, small: Path) -> None:
+    analyser = both
     assert analyser.models.engine_names == [PYTORCH, ONNX]
     out = {
         e: analyser(DemoRequest(str(small), BOXES, True, "demo", "opencv", e))
@@ -52,18 +62,22 @@ def test_pytorch_and_onnx_engines_agree(analyser: DemoAnalyser, small: Path) -> 
 
 
 def test_gradcam_figures_with_the_pytorch_engine_only(analyser: DemoAnalyser, small: Path) -> None:
-    torch_out = analyser(
-        DemoRequest(str(small), BOXES, True, "calibrated", "opencv", PYTORCH, True)
-    )
-    assert len(torch_out.saliency) == 2 and all(Path(p).is_file() for p in torch_out.saliency)
-    assert Image.open(torch_out.saliency[0]).size[0] > 300
-    onnx_out = analyser(DemoRequest(str(small), BOXES, True, "calibrated", "opencv", ONNX, True))
-    assert onnx_out.saliency == [] and "Grad-CAM needs the PyTorch engine" in onnx_out.message
+    out = analyser(DemoRequest(str(small), BOXES, True, "calibrated", "opencv", PYTORCH, True))
+    assert len(out.saliency) == 2 and all(Path(p).is_file() for p in out.saliency)
+    assert Image.open(out.saliency[0]).size[0] > 300  # one figure per person
+    assert out.result is not None and [p.body_source for p in out.result.persons] == ["hand"] * 2
+
+
+@pytest.mark.slow
+def test_gradcam_is_refused_by_the_onnx_engine(both: DemoAnalyser, small: Path) -> None:
+    out = both(DemoRequest(str(small), BOXES, True, "calibrated", "opencv", ONNX, True))
+    assert out.saliency == [] and "Grad-CAM needs the PyTorch engine" in out.message
 
 
 def test_bad_settings_are_messages(analyser: DemoAnalyser, small: Path) -> None:
     out = analyser(DemoRequest(str(small), "", False, "1.5", "opencv", PYTORCH))
-    assert out.message.startswith("Settings: --thresholds must be") and out.result is None
+    assert out.message == "Settings: threshold value must lie in (0, 1), got 1.5"
+    assert out.result is None
     out = analyser(DemoRequest(str(small), "", False, "calibrated", "opencv", "tensorflow"))
     assert out.message.startswith("Settings: engine 'tensorflow' is not loaded")
     assert analyser(DemoRequest(None)).message.startswith("Give a photo")
