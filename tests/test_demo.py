@@ -183,6 +183,13 @@ def test_unloadable_model_at_start_up_is_one_line_and_status_2(
     )
     assert main(["--ckpt", str(tmp_path / "model.ckpt"), "--hub", "x/y"]) == 2
     assert "give one PyTorch model, not --ckpt, --hub" in capsys.readouterr().err
+    assert main(["--authors", str(tmp_path / "GWT.pth")]) == 2
+    assert capsys.readouterr().err == f"cocoer-demo: error: {tmp_path / 'GWT.pth'}: no such file\n"
+    assert main(["--onnx", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"cocoer-demo: error: cannot load ONNX model {bad}") and err.count("\n") == 1
+    )
 
 
 def test_boxes_parsing_and_clicks() -> None:

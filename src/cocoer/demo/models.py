@@ -93,10 +93,11 @@ def _convert_authors(source: ModelSource, work_dir: Path) -> Path:
 
     out = work_dir / "converted.ckpt"
     argv = [str(source.authors), "--out", str(out), "--preset", source.preset]
-    for flag, value in (
-        ("--clip-weights", source.clip_weights),
-        ("--vi-weights", source.vi_weights),
-    ):
+    weights = (("--clip-weights", source.clip_weights), ("--vi-weights", source.vi_weights))
+    for path in (source.authors, *(v for _, v in weights)):
+        if path and not Path(path).is_file():
+            raise ModelLoadError(f"{path}: no such file")
+    for flag, value in weights:
         if value:
             argv += [flag, value]
     if convert.run(convert.parse_args(argv)) != 0 or not out.is_file():
