@@ -62,10 +62,11 @@ def test_pytorch_and_onnx_engines_agree(both: DemoAnalyser, small: Path) -> None
 
 
 def test_gradcam_figures_with_the_pytorch_engine_only(analyser: DemoAnalyser, small: Path) -> None:
-    out = analyser(DemoRequest(str(small), BOXES, True, "calibrated", "opencv", PYTORCH, True))
-    assert len(out.saliency) == 2 and all(Path(p).is_file() for p in out.saliency)
-    assert Image.open(out.saliency[0]).size[0] > 300  # one figure per person
-    assert out.result is not None and [p.body_source for p in out.result.persons] == ["hand"] * 2
+    one_box = BOXES.splitlines()[0]  # one person: Grad-CAM is 6 backward passes per person
+    out = analyser(DemoRequest(str(small), one_box, True, "calibrated", "opencv", PYTORCH, True))
+    assert len(out.saliency) == 1 and Path(out.saliency[0]).is_file()
+    assert Image.open(out.saliency[0]).size[0] > 300  # the figure of the person
+    assert out.result is not None and [p.body_source for p in out.result.persons] == ["hand"]
 
 
 @pytest.mark.slow
