@@ -4,12 +4,15 @@ resuming without resume=true."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
 
 from cocoer.runs.jobs import run_job
+from cocoer.runs.slurm_stop import JobStopped
 from hydra_plugins.cocoer_slurm_launcher.slurm_launcher import slurm_error_line
 from tests.helpers import compose_config
 
@@ -60,3 +63,42 @@ def test_a_requeued_job_resumes_without_the_resume_flag(
         raise AssertionError("a finished job was run again")
 
     assert run_job(cfg, must_not_run)["skipped"]  # done (by the run above): skipped
+
+
+def test_a_job_that_slurm_stops_ends_at_once_and_is_not_recorded_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    cfg = compose_config("train", tmp_path)
+    run = Path(cfg.paths.output_dir)
+    before = signal.getsignal(signal.SIGTERM)
+    reached = []
+
+    def stopped(_: DictConfig) -> dict:
+        os.kill(os.getpid(), signal.SIGTERM)  # what SLURM sends first
+        reached.append("after the signal")
+        return {}
+
+    def fails_because_stopped(_: DictConfig) -> dict:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except SystemExit:  # e.g. the W&B service, gone with the stop, fails the next call
+            raise RuntimeError("Connection lost") from None
+        return {}
+
+    for task in (stopped, fails_because_stopped):
+        with pytest.raises(JobStopped) as info:
+            run_job(cfg, task, catch=True)
+        assert info.value.code == 143
+        assert not (run / "failed.json").exists() and not (run / "done").exists()
+        assert signal.getsignal(signal.SIGTERM) is before
+    assert reached == []
+
+    monkeypatch.delenv("SLURM_JOB_ID")  # outside SLURM: a failure as any other
+    out = run_job(cfg, _fails, catch=True)
+    assert out["failed"] and (run / "failed.json").is_file()
+
+
+def _fails(_: DictConfig) -> dict:
+    raise RuntimeError("Connection lost")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,15 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         left = {name: pid for name, pid in pids.items() if _alive(pid)}
         left.update({f"slurmstepd {pid}": pid for pid in _slurmstepd() - steps_before})
         assert down.returncode == 0 and not left, (left, down.stderr)
+
+
+@pytest.fixture(autouse=True)
+def _cancel_jobs_after(slurm: dict[str, str]) -> Iterator[None]:
+    """After each test, no job of it is left on the cluster (also when the test failed)."""
+    yield
+    subprocess.run(["scancel", "--full", "--user=root"], env=slurm, timeout=60, check=False)
+    for _ in range(120):
+        queue = subprocess.run(["squeue", "-h"], env=slurm, capture_output=True, text=True)
+        if not queue.stdout.strip():
+            return
+        time.sleep(0.5)

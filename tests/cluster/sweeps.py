@@ -109,7 +109,7 @@ def run_sweep(
         env=sweep_env(slurm, root),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
     )
 
 
@@ -172,7 +172,7 @@ def job_log(sweep: Path, job_id: str) -> str:
     return "".join(p.read_text(errors="replace") for p in sorted(folder.glob("*_log.*")))
 
 
-def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 1200) -> None:
     """Until ``path`` exists (the sweep command ``proc`` still running)."""
     deadline = time.monotonic() + timeout
     while not path.exists():

@@ -16,6 +16,7 @@ from cocoer.runs.wandb_run import ID_FILE
 from tests.cluster.sweeps import (
     final_fields,
     job_dir,
+    job_fields,
     job_log,
     scontrol,
     slurm_id,
@@ -30,15 +31,25 @@ pytestmark = pytest.mark.cluster
 EPOCHS = 5
 STALL = 2  # the interrupted jobs stall after this epoch on their first run
 COMMON = [f"trainer.max_epochs={EPOCHS}", "test=false", "logger=wandb"]
-#: a 4-minute limit whose warning signal (submitit's USR2, then a requeue) comes 90 to
-#: about 120 s before the end (slurmctld checks limits every 30 s): the job has stalled by
-#: then also on a busy machine, and the resumed job ends well before its next limit
-TIME_LIMIT = ["hydra.launcher.timeout_min=4", "hydra.launcher.signal_delay_s=90"]
+#: the warning signal (submitit's USR2, on which it requeues the job) 60 s before the time
+#: limit; a limit of at most 10 minutes counts as reached for submitit whenever it comes.
+#: Once the job has stalled the test shortens its limit (`scontrol update`) to one minute
+#: past its run time, so the job reaches it within about two minutes however slow the
+#: machine was (slurmctld checks limits every 30 s).
+TIME_LIMIT = ["hydra.launcher.timeout_min=10", "hydra.launcher.signal_delay_s=60"]
+
+
+def _limit_at_run_time_plus_a_minute(slurm: dict[str, str], job_id: str) -> None:
+    run_time = job_fields(slurm, job_id)["RunTime"]  # [D-]HH:MM:SS
+    days, _, hms = run_time.rpartition("-")
+    h, m, s = (int(x) for x in hms.split(":"))
+    minutes = int(days or 0) * 1440 + h * 60 + m + (1 if s else 0) + 1
+    scontrol(slurm, "update", f"JobId={job_id}", f"TimeLimit={minutes}")
 
 
 def _finish(proc: subprocess.Popen, log: Path) -> None:
     try:
-        assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
+        assert proc.wait(timeout=1800) == 0, log.read_text()[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -89,6 +100,8 @@ def test_requeued_and_timed_out_jobs_resume_to_the_uninterrupted_weights(
         wait_for(requeued / "stalled", preempt)
         assert not (requeued / "done").exists()
         scontrol(slurm, "requeue", slurm_id(requeued))
+        wait_for(timed_out / "stalled", limit)
+        _limit_at_run_time_plus_a_minute(slurm, slurm_id(timed_out))
         _finish(preempt, logs[0])
         _finish(limit, logs[1])
     finally:

@@ -9,7 +9,9 @@ bookkeeping, which depends on nothing but the task's signature ``cfg -> metrics`
 - ``resume=true``: a job with a ``done`` marker is skipped (its metrics are read back), any
   other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``);
 - a job that SLURM requeued (``SLURM_RESTART_COUNT`` > 0: preempted, ``scontrol requeue``,
-  a time limit reached) resumes in the same way, also without ``resume=true``.
+  a time limit reached) resumes in the same way, also without ``resume=true``; while SLURM
+  stops a job (SIGTERM) it ends at once and writes no ``failed.json``
+  (:mod:`cocoer.runs.slurm_stop`).
 
 Only rank zero writes (the rank is read from the environment, so this also holds before a
 trainer exists and in processes started by a DDP launcher).
@@ -29,6 +31,8 @@ from typing import Any
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
+
+from cocoer.runs.slurm_stop import JobStopped, stop_on_sigterm
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +114,20 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
             with open_dict(cfg):
                 cfg.ckpt_path = "auto"
         log.info("resume: %s continues from its last.ckpt if it has one", run_dir)
-    try:
-        metrics = fn(cfg)
-    except Exception as exc:
-        path = record_failure(run_dir, exc)
-        log.error("job failed (%s: %s); recorded in %s", type(exc).__name__, exc, path)
-        if not catch:
-            raise
-        return {"failed": True, "error": f"{type(exc).__name__}: {exc}", "output_dir": str(run_dir)}
-    if cfg.get("train", True):
-        mark_done(run_dir, metrics)
+    with stop_on_sigterm() as stopped:
+        try:
+            metrics = fn(cfg)
+        except Exception as exc:
+            if stopped():  # SLURM stops the job (requeue, preemption): not its failure
+                raise JobStopped(143) from exc
+            path = record_failure(run_dir, exc)
+            log.error("job failed (%s: %s); recorded in %s", type(exc).__name__, exc, path)
+            if not catch:
+                raise
+            error = f"{type(exc).__name__}: {exc}"
+            return {"failed": True, "error": error, "output_dir": str(run_dir)}
+        if cfg.get("train", True):
+            mark_done(run_dir, metrics)
     return metrics
 
 
