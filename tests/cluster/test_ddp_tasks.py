@@ -4,10 +4,11 @@ stops both ranks with one line.
 
 Full-batch training makes the two runs the same computation: every step sees the whole
 training set (one batch of 24 persons in one process; 12 per rank in DDP, whose gradient
-all-reduce averages the two halves), without augmentation, on data with one person per
-image (24 / 8 persons: the splits halve exactly, no rank is padded with a repeated
-person). They differ only in the order of floating-point sums, so the metrics agree to
-TOL."""
+all-reduce averages the two halves), without augmentation and without EMOTIC's dynamic
+class weights (computed from the labels of a batch, so per rank in DDP), on data with one
+person per image (24 / 8 persons: the splits halve exactly, no rank is padded with a
+repeated person). They differ only in the order of floating-point sums, so the metrics
+agree to TOL."""
 
 from __future__ import annotations
 
@@ -36,10 +37,20 @@ N_TRAIN = TINY_DATA["n_train"]  # images = persons (one person per image)
 EPOCHS = 3
 #: metrics compared (gathered over the ranks): the validation loss and mAP (in points)
 TOL = {"val/loss": 1e-4, "val/mAP": 1e-2}
-FULL_BATCH = [f"trainer.max_epochs={EPOCHS}", "data.augment.enabled=false", "test=false"]
+FULL_BATCH = [
+    f"trainer.max_epochs={EPOCHS}",
+    "data.augment.enabled=false",
+    "model.loss.dynamic_weights=false",
+    "test=false",
+]
 DDP = ["hydra.launcher.tasks_per_node=2", "trainer=ddp_cpu", f"data.batch_size={N_TRAIN // 2}"]
 #: what names the DDP jobs' directories besides the swept value
-NAMED_BY = ["data.augment.enabled=False", f"data.batch_size={N_TRAIN // 2}", "test=False"]
+NAMED_BY = [
+    "data.augment.enabled=False",
+    f"data.batch_size={N_TRAIN // 2}",
+    "model.loss.dynamic_weights=False",
+    "test=False",
+]
 
 
 @pytest.fixture(scope="module")
