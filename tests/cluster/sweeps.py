@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -179,3 +180,12 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 1200) -> None:
         assert proc.poll() is None, f"the sweep ended before {path} appeared"
         assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
         time.sleep(0.2)
+
+
+def wait_until(check: Callable[[], bool], proc: subprocess.Popen, timeout: float = 1200) -> None:
+    """Until ``check()`` holds (the sweep command ``proc`` still running)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert proc.poll() is None, "the sweep ended first"
+        assert time.monotonic() < deadline, f"not reached in {timeout} s"
+        time.sleep(0.5)

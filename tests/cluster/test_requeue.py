@@ -23,6 +23,7 @@ from tests.cluster.sweeps import (
     start_sweep,
     sweep_dir,
     wait_for,
+    wait_until,
     write_experiment,
 )
 
@@ -35,7 +36,7 @@ COMMON = [f"trainer.max_epochs={EPOCHS}", "test=false", "logger=wandb"]
 #: limit; a limit of at most 10 minutes counts as reached for submitit whenever it comes.
 #: Once the job has stalled the test shortens its limit (`scontrol update`) to one minute
 #: past its run time, so the job reaches it within about two minutes however slow the
-#: machine was (slurmctld checks limits every 30 s).
+#: machine was (slurmctld checks limits every 30 s); requeued, it gets 30 minutes back.
 TIME_LIMIT = ["hydra.launcher.timeout_min=10", "hydra.launcher.signal_delay_s=60"]
 
 
@@ -101,7 +102,11 @@ def test_requeued_and_timed_out_jobs_resume_to_the_uninterrupted_weights(
         assert not (requeued / "done").exists()
         scontrol(slurm, "requeue", slurm_id(requeued))
         wait_for(timed_out / "stalled", limit)
-        _limit_at_run_time_plus_a_minute(slurm, slurm_id(timed_out))
+        limited = slurm_id(timed_out)
+        _limit_at_run_time_plus_a_minute(slurm, limited)
+        # once requeued, the job gets its time back (the limit counts from each start)
+        wait_until(lambda: job_fields(slurm, limited)["Restarts"] == "1", limit)
+        scontrol(slurm, "update", f"JobId={limited}", "TimeLimit=30")
         _finish(preempt, logs[0])
         _finish(limit, logs[1])
     finally:
