@@ -27,12 +27,16 @@ def _pids(state: Path) -> dict[str, int]:
     return {name: int(f.read_text()) for name, f in files.items() if f.is_file()}
 
 
-def _slurmstepd() -> set[int]:
-    """PIDs of the running ``slurmstepd`` processes (the daemons that run a job's steps)."""
+def _slurmstepd(conf: Path) -> set[int]:
+    """PIDs of the running ``slurmstepd`` processes (the daemons that run a job's steps) of
+    the cluster configured by ``conf`` (they inherit slurmd's SLURM_CONF)."""
     out = set()
+    mark = f"SLURM_CONF={conf}".encode()
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            if comm.read_text().strip() == "slurmstepd":
+            if comm.read_text().strip() != "slurmstepd":
+                continue
+            if mark in (comm.parent / "environ").read_bytes().split(b"\0"):
                 out.add(int(comm.parent.name))
         except OSError:  # the process ended meanwhile
             continue
@@ -51,7 +55,6 @@ def _alive(pid: int) -> bool:
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The environment (SLURM_CONF, PATH with the test ``sacct``) of a running cluster."""
     state = tmp_path_factory.mktemp("slurm")
-    steps_before = _slurmstepd()
     up = subprocess.run(
         [str(HERE / "slurm_up.sh"), str(state)], capture_output=True, text=True, timeout=900
     )
@@ -72,7 +75,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             [str(HERE / "slurm_down.sh"), str(state)], capture_output=True, text=True, timeout=120
         )
         left = {name: pid for name, pid in pids.items() if _alive(pid)}
-        left.update({f"slurmstepd {pid}": pid for pid in _slurmstepd() - steps_before})
+        left.update({f"slurmstepd {pid}": pid for pid in _slurmstepd(state / "slurm.conf")})
         assert down.returncode == 0 and not left, (left, down.stderr)
 
 

@@ -4,8 +4,9 @@ stops both ranks with one line.
 
 Full-batch training makes the two runs the same computation: every step sees the whole
 training set (one batch of 24 persons in one process; 12 per rank in DDP, whose gradient
-all-reduce averages the two halves), without augmentation and without EMOTIC's dynamic
-class weights (computed from the labels of a batch, so per rank in DDP), on data with one
+all-reduce averages the two halves), without augmentation, without EMOTIC's dynamic class
+weights and with each image's own BatchNorm statistics (``backbone_norm=per_sample``):
+batch-dependent weights and statistics would be per rank in DDP. On data with one
 person per image (24 / 8 persons: the splits halve exactly, no rank is padded with a
 repeated person). They differ only in the order of floating-point sums, so the metrics
 agree to TOL."""
@@ -41,6 +42,7 @@ FULL_BATCH = [
     f"trainer.max_epochs={EPOCHS}",
     "data.augment.enabled=false",
     "model.loss.dynamic_weights=false",
+    "model.net.hfe.backbone_norm=per_sample",
     "test=false",
 ]
 DDP = ["hydra.launcher.tasks_per_node=2", "trainer=ddp_cpu", f"data.batch_size={N_TRAIN // 2}"]
@@ -49,6 +51,7 @@ NAMED_BY = [
     "data.augment.enabled=False",
     f"data.batch_size={N_TRAIN // 2}",
     "model.loss.dynamic_weights=False",
+    "model.net.hfe.backbone_norm=per_sample",
     "test=False",
 ]
 
