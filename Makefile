@@ -19,7 +19,7 @@ INSTALLER ?= pip
 RUN_DIR ?= logs/smoke
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install lock venv smoke test test-slow test-all lint typecheck format bench params clean
+.PHONY: help setup install lock venv smoke test test-slow test-all test-cluster lint typecheck format bench params clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ test-slow: ## only the slow tests, and the fuzz suite with its long profile
 
 test-all: ## every test, slow ones included (GPU ones skip without a GPU)
 	$(PYTHON) -m pytest -q -m "slow or not slow"
+
+test-cluster: ## sweeps on a one-node SLURM cluster started here (root; installs slurm-wlm, munge)
+	$(PYTHON) -m pytest -q -p no:xdist -m cluster tests/cluster
 
 lint: ## ruff lint + format check + mypy
 	$(BIN)ruff check src tests benchmarks

@@ -7,7 +7,11 @@ bookkeeping, which depends on nothing but the task's signature ``cfg -> metrics`
 - ``done``: written (with the metrics) when a training job returned;
 - ``failed.json``: the exception and traceback of a job that failed;
 - ``resume=true``: a job with a ``done`` marker is skipped (its metrics are read back), any
-  other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``).
+  other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``);
+- a job that SLURM requeued (``SLURM_RESTART_COUNT`` > 0: preempted, ``scontrol requeue``,
+  a time limit reached) resumes in the same way, also without ``resume=true``; while SLURM
+  stops a job (SIGTERM) it ends at once and writes no ``failed.json``
+  (:mod:`cocoer.runs.slurm_stop`).
 
 Only rank zero writes (the rank is read from the environment, so this also holds before a
 trainer exists and in processes started by a DDP launcher).
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -26,6 +31,8 @@ from typing import Any
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
+
+from cocoer.runs.slurm_stop import JobStopped, stop_on_sigterm
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,11 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def slurm_restarts() -> int:
+    """How many times SLURM requeued this job (0 outside SLURM or on its first start)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+
+
 Task = Callable[[DictConfig], dict[str, Any]]
 
 
@@ -88,10 +100,13 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
     its ``last.ckpt``. A job that trained (``cfg.train``, default true) and returned gets
     its ``done`` marker. A failure is written to ``failed.json``; with ``catch``
     (multiruns) it is also swallowed, so the remaining jobs of a sweep still run, and the
-    returned dict holds ``failed: True`` and the error.
+    returned dict holds ``failed: True`` and the error. A job requeued by SLURM resumes.
     """
     run_dir = Path(cfg.paths.output_dir)
-    if cfg.get("resume", False):
+    restarts = slurm_restarts()
+    if restarts:
+        log.info("SLURM requeued this job (restart %d): resuming it", restarts)
+    if cfg.get("resume", False) or restarts:
         if is_done(run_dir):
             log.info("resume: %s is done, skipping it", run_dir)
             return {**read_metrics(run_dir), "skipped": True, "output_dir": str(run_dir)}
@@ -99,16 +114,20 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
             with open_dict(cfg):
                 cfg.ckpt_path = "auto"
         log.info("resume: %s continues from its last.ckpt if it has one", run_dir)
-    try:
-        metrics = fn(cfg)
-    except Exception as exc:
-        path = record_failure(run_dir, exc)
-        log.error("job failed (%s: %s); recorded in %s", type(exc).__name__, exc, path)
-        if not catch:
-            raise
-        return {"failed": True, "error": f"{type(exc).__name__}: {exc}", "output_dir": str(run_dir)}
-    if cfg.get("train", True):
-        mark_done(run_dir, metrics)
+    with stop_on_sigterm() as stopped:
+        try:
+            metrics = fn(cfg)
+        except Exception as exc:
+            if stopped():  # SLURM stops the job (requeue, preemption): not its failure
+                raise JobStopped(143) from exc
+            path = record_failure(run_dir, exc)
+            log.error("job failed (%s: %s); recorded in %s", type(exc).__name__, exc, path)
+            if not catch:
+                raise
+            error = f"{type(exc).__name__}: {exc}"
+            return {"failed": True, "error": error, "output_dir": str(run_dir)}
+        if cfg.get("train", True):
+            mark_done(run_dir, metrics)
     return metrics
 
 
