@@ -111,10 +111,7 @@ class FiniteGradients(L.Callback):
             if isinstance(module, L.LightningModule) and module._trainer is not None:
                 module.log("train/skipped_steps", float(self.skipped), on_step=True)
             return True
-        if self.action == "skip":
-            why = f" after {self.in_row} skipped steps in a row"
-        else:
-            why = ""
+        why = f" after {self.in_row} skipped steps in a row" if self.action == "skip" else ""
         raise NonFiniteGradientError(
             f"{at}{where}{why}; training stopped before the optimiser step, "
             "the last saved checkpoint is kept"
