@@ -94,7 +94,7 @@ def _face_candidate(
         point exists, is isolated and lies in the face).
     """
     B, q = f.shape
-    onehot = torch.nn.functional.one_hot(torch.tensor(face[-1], device=f.device), q).to(f.dtype)
+    onehot = (torch.arange(q, device=f.device) == face[-1]).to(f.dtype)  # e_last [q]
     lam = onehot.expand(B, q)
     if len(face) == 1:
         return lam, torch.ones(B, dtype=torch.bool, device=f.device)
