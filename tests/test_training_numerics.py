@@ -50,7 +50,7 @@ def test_a_run_driven_into_saturation_ends_finite(tmp_path: Path, tiny_emotic_ro
     numbers = {k: v for k, v in metrics.items() if isinstance(v, float)}
     assert numbers and all(math.isfinite(v) for v in numbers.values()), numbers
     ckpt = load_cocoer_checkpoint(Path(tmp_path, "run", "checkpoints", "last.ckpt"))
-    assert ckpt["epoch"] == 14 and ckpt["global_step"] >= 15  # every epoch ran
+    assert ckpt["global_step"] >= 15 * 3  # every epoch ran (3 or more steps each)
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
     loss, mAP = numbers.get("train/loss_epoch"), numbers.get("test/mAP")
     print(f"\nsaturating run: train/loss_epoch {loss}, test/mAP {mAP}")
