@@ -47,6 +47,10 @@ class NonFiniteLossError(CocoerError, RuntimeError):
     """A loss term became NaN or infinite during training (the run stops)."""
 
 
+class NonFiniteGradientError(CocoerError, RuntimeError):
+    """A gradient became NaN or infinite during training (the run stops before the step)."""
+
+
 def config_error_line(exc: BaseException) -> str:
     """One line for an OmegaConf error: ``key: first line of the message`` (the key when
     the error names one, as ``full_key``)."""

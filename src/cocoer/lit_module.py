@@ -245,14 +245,13 @@ class CocoERLitModule(L.LightningModule):
         loss = vi.prealign_loss(u, batch["labels"])
         U = torch.nn.functional.normalize(vi.W(u), dim=-1)
         logits = 10.0 * U @ vi.text_embeddings.to(U.dtype).T
-        B = logits.shape[0]
         out = {
             "logits_G": logits,
             "logits_t": logits,
-            "logits_levels": logits.unsqueeze(1).expand(B, 3, -1),
-            "order": torch.zeros(B, 3, dtype=torch.long, device=logits.device),
+            "logits_levels": logits.unsqueeze(1).expand(-1, 3, -1),
+            "order": logits.new_zeros(logits.shape[0], 3, dtype=torch.long),  # not counted
             "y_t": (logits > 0).to(logits.dtype),
-            "f": logits.new_zeros(B, 3),
+            "f": logits.new_zeros(logits.shape[0], 3),
         }
         return out, {"loss": loss}
 
@@ -344,7 +343,8 @@ class CocoERLitModule(L.LightningModule):
         for h, lg in logits.items():
             self._stage_metrics(stage)[h].update(self._scores(lg.detach()), target)
         stats = self._stats(stage)
-        stats["first"].update(out["order"])
+        if self.hparams["stage"] == "main":  # pre-alignment has no exclusion order
+            stats["first"].update(out["order"])
         stats["positives"].update(y)
         if "conflict_level" in batch and self.hparams["stage"] == "main":
             self._update_conflict_stats(out, batch, stats)
@@ -394,6 +394,7 @@ class CocoERLitModule(L.LightningModule):
         counted = {
             f"{stage}/first_excluded/{lvl}": float(100.0 * first[i] / first.sum().clamp_min(1))
             for i, lvl in enumerate(LEVELS)
+            if first.sum() > 0  # none in pre-alignment
         }
         counted.update(self._conflict_results(stage, stats))
         for key, val in counted.items():

@@ -149,6 +149,18 @@ class LevelMappings(nn.Module):
 MAPPINGS = ("fc", "mlp")
 
 
+class PerSampleLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm (same parameters and state-dict keys) written with elementary ops via
+    :func:`layer_norm_stats`: the inner step of :class:`GenericLevelMappings` differentiates
+    ``torch.func.grad`` of it under ``vmap``, where the fused layer-norm kernel's double
+    backward gives a wrong d/dx of the LayerNorm weights' gradient (torch 2.x)."""
+
+    def forward(self, h: Tensor) -> Tensor:
+        """h [..., d] -> LN(h) [..., d] (eps = LN_EPS, biased variance)."""
+        h_hat, _ = layer_norm_stats(h)
+        return h_hat * self.weight + self.bias
+
+
 def build_ffn0(kind: str, in_dim: int, d: int) -> nn.Sequential:
     """One level's hidden mapping FFN0 as an nn.Module (for :class:`GenericLevelMappings`).
 
@@ -156,10 +168,14 @@ def build_ffn0(kind: str, in_dim: int, d: int) -> nn.Sequential:
     GELU -> Linear -> GELU -> LayerNorm (a deeper mapping, for the Fig. 3 ablation).
     """
     if kind == "fc":
-        return nn.Sequential(nn.Linear(in_dim, d), nn.GELU(), nn.LayerNorm(d, eps=LN_EPS))
+        return nn.Sequential(nn.Linear(in_dim, d), nn.GELU(), PerSampleLayerNorm(d, eps=LN_EPS))
     if kind == "mlp":
         return nn.Sequential(
-            nn.Linear(in_dim, d), nn.GELU(), nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d, eps=LN_EPS)
+            nn.Linear(in_dim, d),
+            nn.GELU(),
+            nn.Linear(d, d),
+            nn.GELU(),
+            PerSampleLayerNorm(d, eps=LN_EPS),
         )
     raise ValueError(f"unknown level mapping {kind!r}; choose one of {MAPPINGS}")
 
