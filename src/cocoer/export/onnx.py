@@ -13,7 +13,8 @@ Inputs (float32, dynamic batch axis ``batch``):
 
 Outputs: see :data:`OUTPUTS` (and :data:`VAD_OUTPUTS` with the VAD head). The file's
 ``metadata_props`` (JSON strings, keys ``cocoer.*``) hold the class names, the thresholds
-and the preprocessing, so the ``.onnx`` file alone is enough for :class:`cocoer.infer.onnx_engine.OnnxPredictor`.
+and the preprocessing, so the ``.onnx`` file alone is enough for
+:class:`cocoer.infer.onnx_engine.OnnxPredictor`.
 """
 
 from __future__ import annotations
