@@ -22,5 +22,9 @@ LEVEL_SHORT: dict[str, str] = {"context": "c", "body": "b", "head": "h"}
 #: G = the final FFN2, t = the V-I module, c / b / h = the level mappings.
 HEAD_NAMES: dict[str, str] = {"G": "final", "t": "vi", **{LEVEL_SHORT[m]: m for m in LEVELS}}
 
+#: EMOTIC's continuous dimensions, in the order of every VAD vector, and their range.
+VAD_NAMES: tuple[str, str, str] = ("valence", "arousal", "dominance")
+VAD_RANGE: tuple[float, float] = (1.0, 10.0)
+
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -26,10 +26,7 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import (
-    MulticlassAccuracy,
-    MultilabelAveragePrecision,
-)
+from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
 from cocoer.constants import HEAD_NAMES, LEVEL_SHORT, LEVELS
 from cocoer.errors import NonFiniteLossError
@@ -45,6 +42,7 @@ from cocoer.metrics import (
 from cocoer.models import CocoER, create_model
 from cocoer.thresholds import calibrate_thresholds
 from cocoer.utils.distributed import dist_rank, dist_world_size, ranks_where
+from cocoer.vad_metrics import vad_step
 
 # The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
@@ -280,6 +278,7 @@ class CocoERLitModule(L.LightningModule):
             self.dynamic_weights,
             self.detach_level_terms,
         )
+        terms = vad_step(self, out, batch, terms, stage)  # L_vad and its errors (VAD head only)
         bs = batch["labels"].shape[0]
         self.log_dict(
             {f"{stage}/{k}": v.detach() for k, v in terms.items() if k != "loss"},

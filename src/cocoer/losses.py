@@ -10,6 +10,9 @@ Kinds:
 - ``bce``: binary cross-entropy with per-class weights, summed over classes (EMOTIC).
 - ``l2``: weighted squared error on sigmoid outputs, summed over classes (EMOTIC option).
 - ``ce``: softmax cross-entropy against a one-hot target (CAER-S).
+
+The optional continuous head (a cocoer extension, docs/method.md section 10) adds
+beta_vad L_vad to L_emo (:func:`vad_loss`).
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ class LossWeights:
     beta_t: float = 1.0
     beta_G: float = 1.0
     alpha: float = 0.1
+    beta_vad: float = 1.0  # weight of L_vad (only with the VAD head, section 10)
 
 
 def emo_loss(
@@ -153,3 +157,34 @@ def emo_loss(
         level, reg = level.detach(), reg.detach()
     terms["loss"] = level + w.beta_t * terms["loss_t"] + w.beta_G * terms["loss_G"] + reg
     return terms
+
+
+def vad_predictions(out: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The VAD head's predictions by predictor name (G, t, c, b, h): each [B, 3]; {} when the
+    model has no VAD head."""
+    if "vad_G" not in out:
+        return {}
+    preds = {"G": out["vad_G"], "t": out["vad_t"]}
+    preds.update({LEVEL_SHORT[m]: out["vad_levels"][:, i] for i, m in enumerate(LEVELS)})
+    return preds
+
+
+def vad_loss(preds: dict[str, Tensor], v: Tensor) -> Tensor:
+    """L_vad: smooth L1 (Huber, threshold 1) between each predictor's values and the
+    annotated v, averaged over the persons with values, the 3 dimensions and the 5
+    predictors G, t, c, b, h (docs/method.md section 10).
+
+    Args:
+        preds: predictor name -> [B, 3] (:func:`vad_predictions`).
+        v: [B, 3] annotated valence, arousal, dominance; NaN rows (dropped values) masked.
+    Returns:
+        [] the loss (0, still attached to the graph, when no person has values).
+    """
+    valid = torch.isfinite(v).all(-1)  # [B]
+    target = torch.where(valid[:, None], v, torch.zeros_like(v))
+    n = valid.sum().clamp_min(1)
+    per = [
+        (F.smooth_l1_loss(p, target, reduction="none").mean(-1) * valid).sum() / n
+        for p in preds.values()
+    ]
+    return torch.stack(per).mean()

@@ -25,6 +25,7 @@ from cocoer.constants import LEVELS
 from cocoer.runs.jobs import is_rank_zero
 from cocoer.runs.wandb_run import attach_wandb_run
 from cocoer.utils.provenance import git_state, run_config, write_provenance
+from cocoer.vad_metrics import vad_baseline, vad_lines
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         chance = chance_level(datamodule, "test")
         if chance is not None:
             metrics["test/chance"] = chance
+        metrics.update(vad_baseline(datamodule, "test"))  # VAD head: training-mean MAE
     metrics["best_ckpt"] = best
     metrics["output_dir"] = str(out)
     if trainer.is_global_zero:
@@ -266,6 +268,7 @@ def summarise(metrics: dict[str, Any], cfg: DictConfig) -> str:
             if shares:
                 lines.append(f"{split} first-excluded level: " + ", ".join(shares))
             lines.extend(_mechanism_lines(metrics, split, name))
+            lines.extend(vad_lines(metrics, split))
     if metrics.get("best_ckpt"):
         lines.append(f"best checkpoint: {metrics['best_ckpt']}")
     lines.append(f"run directory (logs, config, metrics.json): {metrics.get('output_dir')}")

@@ -163,6 +163,8 @@ def _validate(cfg: DictConfig) -> None:
             _fail(f"model.loss.{k} = {loss[k]} must be >= 0")
     if loss.alpha < 0:
         _fail(f"model.loss.alpha = {loss.alpha} must be >= 0")
+    if loss.beta_vad < 0:
+        _fail(f"model.loss.beta_vad = {loss.beta_vad} must be >= 0")
     if sum(loss[k] for k in ("beta_c", "beta_b", "beta_h", "beta_t", "beta_G")) == 0:
         _fail("all beta weights are 0: nothing would be trained")
     hfe = net.hfe
@@ -217,4 +219,6 @@ def _validate(cfg: DictConfig) -> None:
         multi = bool(data.get("multi_label", True))
         if net.loss_kind is not None and (net.loss_kind == "ce") == multi:
             _fail(f"loss_kind {net.loss_kind!r} does not fit data.multi_label={multi}")
+        if OmegaConf.select(net, "vad.enabled", default=False) and not multi:
+            _fail("model.net.vad.enabled needs continuous annotations: EMOTIC data only")
     _validate_integer_options(cfg)

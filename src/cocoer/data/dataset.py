@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from cocoer.constants import VAD_NAMES
 from cocoer.data.heuristics import (
     body_from_face,
     full_image_box,
@@ -118,6 +119,18 @@ def source_counts(records: Sequence[PersonRecord]) -> dict[str, dict[str, int]]:
     }
 
 
+def vad_targets(records: Sequence[PersonRecord]) -> torch.Tensor | None:
+    """Continuous targets of the records: float32 [N, 3] (valence, arousal, dominance; NaN
+    where a record has none), or None when no record has any (CAER-S)."""
+    names = VAD_NAMES
+    if not any(names[0] in r.extra for r in records):
+        return None
+    nan = float("nan")
+    return torch.tensor(
+        [[float(r.extra.get(n, nan)) for n in names] for r in records], dtype=torch.float32
+    ).reshape(len(records), 3)
+
+
 class PersonWindowsDataset(Dataset):
     """Index-aligned with :attr:`records` (resolved: both boxes set).
 
@@ -125,6 +138,8 @@ class PersonWindowsDataset(Dataset):
     ``head_box`` float32 [4], ``labels`` float32 [k] (multi-hot, or one-hot when single-label)
     and ``index`` int64 []; with ``conflict_levels`` (generated data) also ``conflict_level``
     int64 []: the planted conflicting level (index in LEVELS: context, body, head) or -1.
+    When any record carries continuous values (EMOTIC), also ``vad`` float32 [3]: valence,
+    arousal, dominance, NaN for a person whose values were dropped (masked in loss and metrics).
     A file that fails to decode raises :class:`BadSampleError` naming it.
     """
 
@@ -148,6 +163,7 @@ class PersonWindowsDataset(Dataset):
                 raise ValueError(
                     f"{r.record_id}: record has unresolved boxes (run resolve_records)"
                 )
+        self.vad = vad_targets(self.records)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -164,6 +180,8 @@ class PersonWindowsDataset(Dataset):
         sample = self.transform(image, rec.body_box, rec.head_box)  # type: ignore[arg-type]
         sample["labels"] = self.labels_tensor(index)
         sample["index"] = torch.tensor(index, dtype=torch.int64)
+        if self.vad is not None:
+            sample["vad"] = self.vad[index]
         if self.conflict_levels is not None:
             level = self.conflict_levels.get(rec.key, -1)
             sample["conflict_level"] = torch.tensor(level, dtype=torch.int64)

@@ -10,7 +10,12 @@ train, several in val/test), ``combined_categories`` (val/test), ``annotations_c
 
 Labels: train uses the (single) annotator's categories (the union if there are several);
 val/test use ``combined_categories`` when present and non-empty, else the union of annotators.
-Continuous values: ``combined_continuous`` when present, else the annotators' mean.
+Continuous values (``extra["valence"]``, ``["arousal"]``, ``["dominance"]``): the annotator's
+on train, ``combined_continuous`` on val/test when present, else the annotators' mean. Values
+must lie in :data:`VAD_RANGE` (1..10): a missing, NaN or out-of-range value drops the person's
+continuous values only (the person keeps its categories), reported as
+``"fixed: continuous labels dropped: ..."`` naming the file and entry / row (``strict``: a
+``BadSampleError``).
 
 Category names are matched case-insensitively after stripping spaces. Problems are reported per
 person in a :class:`~cocoer.data.records.SkipReport` (or raise ``BadSampleError`` when
@@ -28,17 +33,19 @@ from __future__ import annotations
 
 import ast
 import csv
+import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cocoer.constants import EMOTIC_CATEGORIES
+from cocoer.constants import EMOTIC_CATEGORIES, VAD_NAMES, VAD_RANGE
 from cocoer.data.heuristics import sanitize_box, tag_note
-from cocoer.data.records import BBox, PersonRecord, SkipReport, skip_or_raise
+from cocoer.data.records import BadSampleError, BBox, PersonRecord, SkipReport, skip_or_raise
 
 SPLITS = ("train", "val", "test")
 _CAT_INDEX = {c.replace(" ", "").lower(): i for i, c in enumerate(EMOTIC_CATEGORIES)}
@@ -121,7 +128,7 @@ def _num(value: Any) -> float:
 def _vad(struct: Any) -> tuple[float, float, float] | None:
     if struct is None or (isinstance(struct, np.ndarray) and struct.size == 0):
         return None
-    return tuple(_num(_field(struct, k)) for k in ("valence", "arousal", "dominance"))  # type: ignore[return-value]
+    return tuple(_num(_field(struct, k)) for k in VAD_NAMES)  # type: ignore[return-value]
 
 
 def load_mat(mat_path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -176,6 +183,34 @@ def _finish_box(
     return box, True
 
 
+def vad_problem(cont: Sequence[float] | None) -> str | None:
+    """Why ``cont`` (valence, arousal, dominance) is not usable, or None when it is."""
+    if cont is None or len(cont) != len(VAD_NAMES):
+        return "missing"
+    lo, hi = VAD_RANGE
+    for name, v in zip(VAD_NAMES, cont, strict=True):
+        if math.isnan(v):
+            return f"{name} is NaN"
+        if not lo <= v <= hi:
+            return f"{name}={v:g} outside {lo:g}..{hi:g}"
+    return None
+
+
+def _continuous_extra(
+    cont: Sequence[float] | None, where: str, source: str, report: SkipReport | None, strict: bool
+) -> dict[str, float]:
+    """``{"valence": .., "arousal": .., "dominance": ..}``, or {} (reported) when unusable."""
+    problem = vad_problem(cont)
+    if problem is None:
+        return {n: float(v) for n, v in zip(VAD_NAMES, cont, strict=True)}  # type: ignore[arg-type]
+    reason = f"continuous labels dropped: {problem} [{source}]"
+    if strict:
+        raise BadSampleError(where, reason)
+    if report is not None:
+        report.add_fixed(where, reason)
+    return {}
+
+
 def _make_record(
     *,
     image: str,
@@ -186,9 +221,13 @@ def _make_record(
     head: list[float] | None,
     names: list[str],
     extra: dict[str, Any],
+    cont: Sequence[float] | None,
+    source: str,
     report: SkipReport | None,
     strict: bool,
 ) -> PersonRecord | None:
+    """The record of one person, or None (reported) when it must be skipped; ``source`` (file
+    and entry or row) names where a bad continuous value was read."""
     where = f"{image}#{person}"
     labels = _labels(names, where, report, strict)
     if labels is None:
@@ -202,6 +241,7 @@ def _make_record(
     head_box, ok = _finish_box(head, size, where, "head_bbox", report, strict)
     if not ok:  # a bad optional head box: drop the head, keep the person (head from cache)
         head_box = None
+    extra = {**extra, **_continuous_extra(cont, where, source, report, strict)}
     return PersonRecord(
         image=image,
         person=person,
@@ -234,8 +274,10 @@ def _entry_image(entry: Any, where: str) -> tuple[str, tuple[int, int] | None]:
     return image, size
 
 
-def _person_labels(p: Any, split: str) -> tuple[list[str], dict[str, Any]]:
-    """Category names and extra fields (gender, age, VAD, annotators) of one .mat person.
+def _person_labels(
+    p: Any, split: str
+) -> tuple[list[str], dict[str, Any], tuple[float, ...] | None]:
+    """Category names, extra fields (gender, age, annotators) and VAD of one .mat person.
 
     Names: the combined categories on val / test when present, else the union over the
     annotators; VAD: the combined values, else the annotators' mean.
@@ -254,12 +296,10 @@ def _person_labels(p: Any, split: str) -> tuple[list[str], dict[str, Any]]:
     if cont is None and cont_ann:
         cont = tuple(float(np.mean(c)) for c in zip(*cont_ann, strict=True))  # type: ignore[assignment]
     extra: dict[str, Any] = {"gender": _str_field(p, "gender"), "age": _str_field(p, "age")}
-    if cont is not None:
-        extra.update(valence=cont[0], arousal=cont[1], dominance=cont[2])
     if split != "train":
         extra["annotator_categories"] = tuple(tuple(a) for a in annotators)
         extra["annotator_continuous"] = tuple(cont_ann)
-    return names, extra
+    return names, extra, cont
 
 
 def read_emotic_mat(
@@ -305,7 +345,7 @@ def read_emotic_mat(
             except ValueError as exc:
                 skip_or_raise(report, strict, where, f"malformed box: {exc}")
                 continue
-            names, extra = _person_labels(p, split)
+            names, extra, cont = _person_labels(p, split)
             rec = _make_record(
                 image=image,
                 person=p_idx,
@@ -315,6 +355,8 @@ def read_emotic_mat(
                 head=head,
                 names=names,
                 extra=extra,
+                cont=cont,
+                source=f"{mat_path}: {split}[{e_idx}].person[{p_idx}]",
                 report=report,
                 strict=strict,
             )
@@ -331,6 +373,11 @@ def _literal(cell: str, where: str, column: str) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError) as exc:
+        if "nan" in text.lower():  # JSON's NaN (Python's float("nan") has no literal)
+            try:
+                return json.loads(re.sub(r"\bnan\b", "NaN", text, flags=re.IGNORECASE))
+            except ValueError:
+                pass
         raise ValueError(
             f"{where}: column {column!r} is not a list literal: {text[:60]!r}"
         ) from exc
@@ -403,8 +450,6 @@ def read_emotic_csv(
             skip_or_raise(report, strict, where, str(exc))
             continue
         extra: dict[str, Any] = {"gender": row["Gender"], "age": row["Age"]}
-        if cont is not None:
-            extra.update(valence=cont[0], arousal=cont[1], dominance=cont[2])
         rec = _make_record(
             image=image,
             person=p_idx,
@@ -414,6 +459,8 @@ def read_emotic_csv(
             head=None,
             names=names,
             extra=extra,
+            cont=cont,
+            source=line,
             report=report,
             strict=strict,
         )

@@ -11,9 +11,10 @@ Inputs (float32, dynamic batch axis ``batch``):
   [0, 1] and normalised with the ImageNet mean / std (:mod:`cocoer.data.window_arrays`);
 - ``body_box``, ``head_box`` [B, 4]: ``(x1, y1, x2, y2)`` in the context frame, in [0, 1].
 
-Outputs: see :data:`OUTPUTS`. The file's ``metadata_props`` (JSON strings, keys
-``cocoer.*``) hold the class names, the thresholds and the preprocessing, so the ``.onnx``
-file alone is enough for :class:`cocoer.infer.onnx_engine.OnnxPredictor`.
+Outputs: see :data:`OUTPUTS` (and :data:`VAD_OUTPUTS` with the VAD head). The file's
+``metadata_props`` (JSON strings, keys ``cocoer.*``) hold the class names, the thresholds
+and the preprocessing, so the ``.onnx`` file alone is enough for
+:class:`cocoer.infer.onnx_engine.OnnxPredictor`.
 """
 
 from __future__ import annotations
@@ -60,15 +61,28 @@ OUTPUTS: dict[str, str] = {
     "order": "int64 [B,3] exclusion sequence, level indices, first excluded first",
     "delta_sq": "float32 [B] |delta|^2 = mu^T K mu",
 }
+#: Further outputs of a model with the VAD head (docs/method.md section 10).
+VAD_OUTPUTS: dict[str, str] = {
+    "vad_G": "float32 [B,3] valence, arousal, dominance (1..10) from z_G",
+    "vad_t": "float32 [B,3] valence, arousal, dominance from the V-I feature z_t",
+    "vad_levels": "float32 [B,3,3] valence, arousal, dominance from z_m, levels c, b, h",
+}
+
+
+def outputs_of(net: CocoER) -> dict[str, str]:
+    """The outputs of ``net``'s export: :data:`OUTPUTS`, and :data:`VAD_OUTPUTS` when it has
+    the VAD head."""
+    return {**OUTPUTS, **(VAD_OUTPUTS if net.vad is not None else {})}
 
 
 class ExportedCocoER(nn.Module):
-    """CocoER with positional inputs and a tuple of :data:`OUTPUTS` (what the exporter
-    traces); shapes as in :data:`INPUTS` / :data:`OUTPUTS`."""
+    """CocoER with positional inputs and a tuple of its outputs (:func:`outputs_of`, what
+    the exporter traces); shapes as in :data:`INPUTS` / :data:`OUTPUTS`."""
 
     def __init__(self, net: CocoER) -> None:
         super().__init__()
         self.net = net
+        self.output_keys = tuple(outputs_of(net))
 
     def forward(
         self, context: Tensor, body: Tensor, head: Tensor, body_box: Tensor, head_box: Tensor
@@ -81,7 +95,7 @@ class ExportedCocoER(nn.Module):
             "head_box": head_box,
         }
         out = self.net(batch)
-        return tuple(out[k] for k in OUTPUTS)
+        return tuple(out[k] for k in self.output_keys)
 
 
 @dataclass
@@ -144,7 +158,7 @@ def build_metadata(
             "box_format": "x1,y1,x2,y2 in the context frame normalised to [0,1]",
         },
         "cocoer.inputs": INPUTS,
-        "cocoer.outputs": OUTPUTS,
+        "cocoer.outputs": outputs_of(net),
         "cocoer.variant": variant,
         "cocoer.source_checkpoint": Path(source).name if source else "",
         "cocoer.net_config": net_config or {},
@@ -172,7 +186,7 @@ def trace_to_onnx(net: CocoER, image_size: int, out_path: Path, opset: int) -> N
             example_inputs(image_size),
             dynamo=True,
             input_names=list(INPUTS),
-            output_names=list(OUTPUTS),
+            output_names=list(wrapper.output_keys),
             dynamic_shapes={name: {0: batch} for name in INPUTS},
             opset_version=opset,
             external_data=False,

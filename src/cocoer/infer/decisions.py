@@ -2,7 +2,8 @@
 
 ``outputs`` are arrays (numpy, or CPU tensors) keyed by the model's output names:
 ``logits_G`` [P,k], ``logits_t`` [P,k], ``y_t`` [P,k], ``logits_levels`` [P,3,k],
-``f`` [P,3], ``order`` [P,3] (docs/method.md section 7).
+``f`` [P,3], ``order`` [P,3] (docs/method.md section 7); with the VAD head also ``vad_G``,
+``vad_t`` [P,3] and ``vad_levels`` [P,3,3] (:data:`VAD_KEYS`, section 10).
 """
 
 from __future__ import annotations
@@ -13,13 +14,32 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, softmax
 
-from cocoer.constants import LEVELS
+from cocoer.constants import LEVELS, VAD_NAMES
 from cocoer.detect.types import PersonDetection
 from cocoer.infer.results import HeadPrediction, LabelScore, PersonResult
 from cocoer.thresholds import ThresholdPolicy
 
 #: Model outputs the records are made of.
 OUTPUT_KEYS = ("logits_G", "logits_t", "y_t", "logits_levels", "f", "order")
+#: Outputs of the optional valence / arousal / dominance head.
+VAD_KEYS = ("vad_G", "vad_t", "vad_levels")
+
+
+def vad_records(outputs: Mapping[str, Any], n: int) -> list[dict[str, dict[str, float]] | None]:
+    """Per person: ``final`` / ``vi`` / each level -> ``{valence, arousal, dominance}``
+    (rounded to 6 decimals), or None for every person when the model has no VAD head."""
+    if "vad_G" not in outputs:
+        return [None] * n
+    per = {"final": np.asarray(outputs["vad_G"]), "vi": np.asarray(outputs["vad_t"])}
+    levels = np.asarray(outputs["vad_levels"])  # [P, 3 levels, 3]
+    per.update({name: levels[:, m] for m, name in enumerate(LEVELS)})
+    return [
+        {
+            who: {d: round(float(v[i, j]), 6) for j, d in enumerate(VAD_NAMES)}
+            for who, v in per.items()
+        }
+        for i in range(n)
+    ]
 
 
 def scores_of(logits: Any, multi_label: bool) -> np.ndarray:
@@ -59,6 +79,7 @@ def person_results(
     final = head(out["logits_G"], "final")
     vi = head(out["logits_t"], "vi", out["y_t"])
     per_level = {name: head(out["logits_levels"][:, m], name) for m, name in enumerate(LEVELS)}
+    vad = vad_records(outputs, len(persons))
     results = []
     for i, p in enumerate(persons):
         results.append(
@@ -76,6 +97,7 @@ def person_results(
                     name: round(float(out["f"][i, m]), 6) for m, name in enumerate(LEVELS)
                 },
                 exclusion_sequence=[LEVELS[int(j)] for j in out["order"][i].tolist()],
+                vad=vad[i],
             )
         )
     return results

@@ -28,12 +28,16 @@ def person_colour(person: PersonResult) -> tuple[int, int, int]:
 
 
 def label_lines(person: PersonResult, max_labels: int = 3) -> list[str]:
-    """Text drawn beside a person: ``#i`` (or ``id i``) then the top predicted labels."""
+    """Text drawn beside a person: ``#i`` (or ``id i``), the top predicted labels, and with the
+    VAD head its final valence / arousal / dominance."""
     tag = f"id {person.track_id}" if person.track_id is not None else f"#{person.index}"
     labels = person.final.labels[:max_labels]
     lines = [tag] + [f"{lab.name} {lab.score:.2f}" for lab in labels]
     if not labels:
         lines.append("(no label)")
+    if person.vad is not None:  # the VAD head's final values
+        v = person.vad["final"]
+        lines.append(f"V {v['valence']:.1f} A {v['arousal']:.1f} D {v['dominance']:.1f}")
     return lines
 
 

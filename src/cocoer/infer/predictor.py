@@ -20,7 +20,7 @@ from torch import Tensor
 
 from cocoer.data.windows import make_windows
 from cocoer.detect import PersonDetection
-from cocoer.infer.decisions import OUTPUT_KEYS
+from cocoer.infer.decisions import OUTPUT_KEYS, VAD_KEYS
 from cocoer.infer.engine import Engine, ImageInput, to_rgb_image
 from cocoer.models.cocoer import CocoER
 
@@ -154,8 +154,9 @@ class Predictor(Engine):
             for start in range(0, n, self.batch_size):
                 part = {k: v[start : start + self.batch_size] for k, v in batch.items()}
                 out = self.net(part)
-                chunks.append({k: out[k].detach().cpu() for k in OUTPUT_KEYS})
-        return {k: torch.cat([c[k] for c in chunks]) for k in OUTPUT_KEYS}
+                keys = [*OUTPUT_KEYS, *(k for k in VAD_KEYS if k in out)]  # VAD head: its values
+                chunks.append({k: out[k].detach().cpu() for k in keys})
+        return {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]} if chunks else {}
 
     def scores(self, logits: Tensor) -> Tensor:
         """Sigmoid (multi-label) or softmax (single-label) scores of logits [..., k]."""

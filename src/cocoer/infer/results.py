@@ -50,7 +50,9 @@ class PersonResult:
     Boxes are ``[x1, y1, x2, y2]`` in pixels of the input image. ``levels`` maps
     ``context`` / ``body`` / ``head`` to that level's prediction; ``level_losses`` the same
     names to f_m (level loss against the V-I pseudo label); ``exclusion_sequence`` lists the
-    level names first-excluded first (the last one survives).
+    level names first-excluded first (the last one survives). ``vad`` (a model with the
+    valence / arousal / dominance head only): ``final``, ``vi``, ``context``, ``body``,
+    ``head`` -> ``{"valence": .., "arousal": .., "dominance": ..}`` on EMOTIC's 1..10 scale.
     """
 
     index: int
@@ -65,6 +67,7 @@ class PersonResult:
     level_losses: dict[str, float]
     exclusion_sequence: list[str]
     track_id: int | None = None
+    vad: dict[str, dict[str, float]] | None = None
 
     @property
     def first_excluded(self) -> str:
@@ -77,6 +80,8 @@ class PersonResult:
         out["first_excluded"] = self.first_excluded
         if self.track_id is None:
             out.pop("track_id")
+        if self.vad is None:
+            out.pop("vad")
         return out
 
 

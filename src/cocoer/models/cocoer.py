@@ -13,6 +13,7 @@ from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
 from cocoer.losses import LevelLoss
 from cocoer.models.heads import FusionHead, GenericLevelMappings, LevelMappings
 from cocoer.models.hfe import HFE, HFEConfig
+from cocoer.models.vad import VADConfig, VADHead
 from cocoer.models.vi import VIConfig, VIModule
 from cocoer.preprocess import PreprocessConfig
 from cocoer.workspace import Workspace, WorkspaceConfig
@@ -48,7 +49,8 @@ class CocoERConfig:
     loss_kind: ``bce`` | ``l2`` (multi-label) or ``ce`` (single-label): L_hier (default by
     multi_label). mapping: structure of FFN0 in the level mappings: ``fc`` (the paper's;
     closed-form inner step) or ``mlp`` (deeper, per-sample autograd inner step; Fig. 3).
-    hfe / vi / workspace: the options of the parts.
+    hfe / vi / workspace: the options of the parts. vad: the optional valence / arousal /
+    dominance head (:class:`~cocoer.models.vad.VADConfig`, off: the paper's model).
 
     The authors' released code (docs/method.md section 9): level_input_activation ``none``
     | ``gelu`` (a GELU before FFN0's Linear, as the authors' ``cls_HFE_*.0``; the inner step
@@ -76,6 +78,7 @@ class CocoERConfig:
     fusion_style: str = "cocoer"  # cocoer | authors (F2/F3)
     box_quantization: str = "none"  # none | int224 (P6)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # P1, P5
+    vad: VADConfig = field(default_factory=VADConfig)  # cocoer extension, off in the paper
 
 
 class CocoER(nn.Module):
@@ -113,6 +116,7 @@ class CocoER(nn.Module):
         self.vi = VIModule(self.class_names, cfg.vi, d=d, multi_label=multi_label)
         self.workspace = Workspace(self.level_loss, cfg.workspace)
         self.fusion = FusionHead(d, num_classes, style=cfg.fusion_style)
+        self.vad = VADHead(d) if cfg.vad.enabled else None
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Run the model on a batch of the data contract.
@@ -125,7 +129,8 @@ class CocoER(nn.Module):
             ``logits_levels`` [B,3,k] (c, b, h); ``f`` [B,3] level losses vs y_t;
             ``order`` [B,3] exclusion sequence (first excluded first); ``mu`` [B,3];
             ``lam`` [B,2,3]; ``delta_sq`` [B]; ``z`` / ``z_hat`` [B,3,d]; ``z_t`` [B,d];
-            ``u`` [B,D].
+            ``u`` [B,D]; with the VAD head (``vad.enabled``) also ``vad_G`` [B,3],
+            ``vad_t`` [B,3], ``vad_levels`` [B,3,3] (valence, arousal, dominance).
         """
         x = self.hfe(
             batch["context"], batch["body"], batch["head"], batch["body_box"], batch["head_box"]
@@ -134,6 +139,7 @@ class CocoER(nn.Module):
         vi = self.vi(batch["context"])
         ws = self.workspace(self.levels, z, l, cache, vi["y_t"])
         z_G = torch.cat([ws.z_hat.flatten(1), vi["z_t"]], -1)  # [B, 4d]
+        vad = self.vad(z_G, z, vi["z_t"]) if self.vad is not None else {}
         return {
             "logits_G": self.fusion(z_G),
             "logits_t": vi["logits_t"],
@@ -148,6 +154,7 @@ class CocoER(nn.Module):
             "z_hat": ws.z_hat,
             "z_t": vi["z_t"],
             "u": vi["u"],
+            **vad,
         }
 
     def parameter_counts(self) -> dict[str, int]:
@@ -163,6 +170,7 @@ class CocoER(nn.Module):
             "vi.W+FFN1": nn.ModuleList([self.vi.W, self.vi.ffn1_hidden, self.vi.ffn1_out]),
             "vi.clip (frozen)": self.vi.clip,
             "fusion.FFN2": self.fusion,
+            **({"vad": self.vad} if self.vad is not None else {}),
         }
         counts = {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
         counts["total"] = sum(p.numel() for p in self.parameters())

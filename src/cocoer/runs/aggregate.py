@@ -6,7 +6,9 @@ writes, into ``--out`` (default ``SWEEP_DIR/summary``):
 
 - ``jobs.csv``: one line per job (status, overrides, metrics);
 - ``<ablation>.csv`` and a section of ``tables.md`` per ablation (Table 4a-e, Table 3,
-  Fig. 2): ours (mean +- std over seeds, number of runs) beside the paper's number;
+  Fig. 2): ours (mean +- std over seeds, number of runs) beside the paper's number, and the
+  test VAD mean absolute error (``ours vad_mae``, beside ``training mean``) for the rows whose
+  runs have the valence / arousal / dominance head;
 - ``first_excluded.csv`` and its section of ``tables.md`` (Table 5 form);
 - ``<ablation>.png``: our metric against the swept value, with the paper's numbers.
 
@@ -146,12 +148,28 @@ def ablation_table(jobs: pd.DataFrame, name: str) -> pd.DataFrame:
                 f"ours {metric}": _fmt(mean, std, n) if n else "–",
                 "n": n,
                 f"paper {metric}": f"{paper:.2f}" if paper is not None else "–",
+                **_vad_cells(sub[sub["row"] == row]),
                 "ours_mean": mean,
                 "ours_std": std,
                 "paper": paper,
             }
         )
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if "ours vad_mae" in table:  # the rows without the head: no error
+        table = table.fillna({"ours vad_mae": "–", "training mean": "–"})
+    return table
+
+
+def _vad_cells(jobs: pd.DataFrame) -> dict[str, str]:
+    """``ours vad_mae`` (test, mean +- std over the jobs) and the ``training mean`` baseline's
+    error, when the jobs have the VAD head; {} otherwise."""
+    cells = {}
+    for col, key in (("ours vad_mae", "test/vad_mae"), ("training mean", "test/vad_mae_baseline")):
+        vals = jobs[key].dropna() if key in jobs else pd.Series([], dtype=float)
+        if len(vals):
+            std = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+            cells[col] = _fmt(float(vals.mean()), std, len(vals))
+    return cells
 
 
 def first_excluded_table(jobs: pd.DataFrame) -> pd.DataFrame:

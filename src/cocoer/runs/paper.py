@@ -64,6 +64,10 @@ ABLATIONS: dict[str, Ablation] = {
     "mapping": Ablation(
         "fig3", "Fig. 3: structure of the level mapping FFN0 (no numbers in the paper)", "mapping"
     ),
+    "vad": Ablation(
+        "ext", "cocoer extension: the valence / arousal / dominance head (no paper numbers)",
+        "VAD head"
+    ),
     "seeds": Ablation("main", "Main result over seeds", "run", {"main": 37.32}),
 }  # fmt: skip
 

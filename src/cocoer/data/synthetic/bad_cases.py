@@ -108,6 +108,16 @@ def _categories(cats: list[str]) -> Edit:
     return edit
 
 
+def _continuous(values: tuple[float, float, float] | None) -> Edit:
+    """The (single, train) annotator's continuous values replaced by ``values``."""
+
+    def edit(p: dict[str, Any]) -> dict[str, Any]:
+        ann = {**p["annotators"][0], "continuous": values}
+        return {**p, "annotators": [ann], "combined_continuous": values}
+
+    return edit
+
+
 @dataclass(frozen=True)
 class BadCase:
     """One bad input: the person (class ``label``) drawn, spoiled by ``edit``, written by
@@ -162,6 +172,22 @@ EMOTIC_BAD_CASES: tuple[BadCase, ...] = (
         companion=True,
     ),
     BadCase("empty_labels", "skip", "empty label set", 10, edit=_categories([]), companion=True),
+    # bad continuous values: the person is kept for its categories, its values are dropped
+    BadCase(
+        "vad_out_of_range",
+        "fixed",
+        "continuous labels dropped",
+        15,
+        edit=_continuous((11.0, 5.0, 5.0)),
+    ),
+    BadCase(
+        "vad_nan",
+        "fixed",
+        "continuous labels dropped",
+        16,
+        edit=_continuous((5.0, float("nan"), 5.0)),
+    ),
+    BadCase("vad_missing", "fixed", "continuous labels dropped", 17, edit=_continuous(None)),
     BadCase("unreadable", "skip", "unreadable image", 11, _random_bytes),
     BadCase("truncated", "skip", "truncated image", 12, _truncated),
     BadCase("decompression_bomb", "skip", "decompression bomb", 14, _bomb, ext="png"),
@@ -235,7 +261,11 @@ def emotic_bad_cases(
                         p["body_bbox"],
                         None,
                         head_annotated=False,
-                        continuous=list(p["combined_continuous"]),
+                        continuous=(
+                            None
+                            if p["combined_continuous"] is None
+                            else list(p["combined_continuous"])
+                        ),
                         bad_case=case.kind if is_bad else None,
                     )
                 )

@@ -1,5 +1,12 @@
 """EMOTIC writers: ``Annotations.mat`` in the official MATLAB layout, the CSV export, and the
-per-person annotator records (one annotator on train, 2-3 combined on val/test)."""
+per-person annotator records (one annotator on train, 2-3 combined on val/test).
+
+Continuous values follow the painted classes (:func:`class_vad`): class ``i`` painted in
+``PALETTE[i] = (r, g, b)`` has valence, arousal and dominance ``1 + 9 (r, g, b) / 255`` (1,
+5.5 or 10 each); a person's values are the mean over its true classes plus a per-annotator
+offset in [-0.45, 0.45], clipped to 1..10. A model that recognises the classes can therefore
+predict the values far better than the training mean.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,27 @@ from typing import Any
 
 import numpy as np
 
-from cocoer.constants import EMOTIC_CATEGORIES
+from cocoer.constants import EMOTIC_CATEGORIES, VAD_NAMES
 from cocoer.data.emotic import CSV_COLUMNS
+from cocoer.data.synthetic.render import PALETTE
+
+#: Per-annotator offset: ``VAD_NOISE * (draw - 5.5)`` for an integer draw in 1..10.
+VAD_NOISE = 0.1
+
+
+def class_vad(labels: list[int]) -> np.ndarray:
+    """The noise-free (valence, arousal, dominance) of a person showing ``labels``: the mean of
+    ``1 + 9 * PALETTE[c] / 255`` over its classes c.  -> float64 [3] in 1..10."""
+    colours = np.asarray([PALETTE[c] for c in labels], dtype=np.float64)  # [n, 3]
+    return 1.0 + 9.0 * colours.mean(0) / 255.0
+
+
+def _annotator_vad(rng: np.random.Generator, labels: list[int]) -> tuple[float, float, float]:
+    """One annotator's values: :func:`class_vad` plus an offset, clipped to 1..10 (rounded to
+    4 decimals so that the CSV and the .mat hold the same numbers)."""
+    draw = rng.integers(1, 11, 3)  # the same draws as before version 2: images unchanged
+    values = np.clip(class_vad(labels) + VAD_NOISE * (draw - 5.5), 1.0, 10.0)
+    return tuple(round(float(v), 4) for v in values)  # type: ignore[return-value]
 
 
 def _cell(strings: list[str]) -> np.ndarray:
@@ -29,8 +55,11 @@ def _struct_array(items: list[dict[str, Any]], fields: list[str]) -> np.ndarray:
     return arr
 
 
-def _vad_struct(v: tuple[float, float, float]) -> dict[str, float]:
-    return {"valence": float(v[0]), "arousal": float(v[1]), "dominance": float(v[2])}
+def _vad_struct(v: tuple[float, float, float] | None) -> dict[str, float] | np.ndarray:
+    """A continuous annotation struct, or an empty array for a missing one (bad cases)."""
+    if v is None:
+        return np.zeros((0, 0))
+    return {n: float(x) for n, x in zip(VAD_NAMES, v, strict=True)}
 
 
 def _box_arr(box: list[float] | None) -> np.ndarray:
@@ -50,7 +79,8 @@ def _person_struct(p: dict[str, Any], split: str) -> dict[str, Any]:
         )
         out["combined_categories"] = _cell(p["combined_categories"])
         out["annotations_continuous"] = _struct_array(
-            [_vad_struct(a["continuous"]) for a in anns], ["valence", "arousal", "dominance"]
+            [dict(zip(VAD_NAMES, map(float, a["continuous"]), strict=True)) for a in anns],
+            list(VAD_NAMES),
         )
         out["combined_continuous"] = _vad_struct(p["combined_continuous"])
     out["gender"] = p["gender"]
@@ -112,7 +142,7 @@ def write_emotic_csv(path: Path, split: str, entries: list[dict[str, Any]]) -> N
                         json.dumps([int(e["size"][0]), int(e["size"][1])]),
                         json.dumps([float(v) for v in box]),
                         repr(list(cats)),
-                        json.dumps([float(v) for v in cont]),
+                        json.dumps([] if cont is None else [float(v) for v in cont]),
                         p["gender"],
                         p["age"],
                     ]
@@ -122,9 +152,11 @@ def write_emotic_csv(path: Path, split: str, entries: list[dict[str, Any]]) -> N
 def annotator_records(
     rng: np.random.Generator, labels: list[int], split: str
 ) -> tuple[list[dict[str, Any]], list[str], tuple[float, float, float]]:
+    """Annotators of one person: ``[{"categories", "continuous"}]``, the combined category
+    names and the combined (mean) continuous values (see the module doc)."""
     names = [EMOTIC_CATEGORIES[c] for c in labels]
     if split == "train":
-        cont = tuple(float(v) for v in rng.integers(1, 11, 3))
+        cont = _annotator_vad(rng, labels)
         return [{"categories": names, "continuous": cont}], names, cont  # type: ignore[return-value]
     n_ann = int(rng.integers(2, 4))
     anns: list[dict[str, Any]] = []
@@ -133,8 +165,6 @@ def annotator_records(
         if a == 0 and rng.random() < 0.3:  # one annotator adds an extra class
             extra = int(rng.choice([c for c in range(26) if c not in labels]))
             cats.append(EMOTIC_CATEGORIES[extra])
-        anns.append(
-            {"categories": cats, "continuous": tuple(float(v) for v in rng.integers(1, 11, 3))}
-        )
-    combined = tuple(float(np.mean([a["continuous"][i] for a in anns])) for i in range(3))
+        anns.append({"categories": cats, "continuous": _annotator_vad(rng, labels)})
+    combined = tuple(round(float(np.mean([a["continuous"][i] for a in anns])), 4) for i in range(3))
     return anns, names, combined  # type: ignore[return-value]

@@ -37,9 +37,10 @@ CAER_S_COLOURS: tuple[int, ...] = (
 LEVEL_NAMES = LEVELS  # (context, body, head): the order of the levels everywhere
 EMOTIC_FOLDERS = ("emodb_small/images", "ade20k/images", "framesdb/images", "mscoco/images")
 META_NAME = "cocoer_synthetic_meta.json"
-#: Bumped whenever the drawing, the layout or the conflict design changes: a generated dataset
-#: recorded with another version is made again (see ``meta.is_stale``).
-GENERATOR_VERSION = 1
+#: Bumped whenever the drawing, the layout, the conflict design or the annotations change: a
+#: generated dataset recorded with another version is made again (see ``meta.is_stale``).
+#: 2: the continuous values follow the painted classes (``emotic_writer.class_vad``).
+GENERATOR_VERSION = 2
 
 #: Painted area per level, balanced so that the colours of the true classes cover more of the
 #: image than a conflicting level's: the share of the body box's width painted (the "shirt"),
