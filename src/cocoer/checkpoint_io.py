@@ -19,21 +19,13 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from cocoer.utils.files import apply_umask_mode, fsync_dir
+
 
 def write_checkpoint(checkpoint: dict[str, Any], f: IO[bytes]) -> None:
     """Serialise ``checkpoint`` into the open binary file ``f`` (the step that a killed
     process can interrupt; tests replace it with a slow writer)."""
     torch.save(checkpoint, f)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename inside ``folder`` durable (no-op where folders cannot be opened)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -46,6 +38,7 @@ def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Pat
             write_checkpoint(checkpoint, f)
             f.flush()
             os.fsync(f.fileno())
+        apply_umask_mode(tmp)  # mkstemp's 0600 would hide the checkpoint from the group
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
