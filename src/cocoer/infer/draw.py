@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from cocoer.infer.results import ImageResult, PersonResult
+from cocoer.utils.files import printable
 
 #: RGB colours cycled over persons.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -31,7 +32,7 @@ def label_lines(person: PersonResult, max_labels: int = 3) -> list[str]:
     """Text drawn beside a person: ``#i`` (or ``id i``) then the top predicted labels."""
     tag = f"id {person.track_id}" if person.track_id is not None else f"#{person.index}"
     labels = person.final.labels[:max_labels]
-    lines = [tag] + [f"{lab.name} {lab.score:.2f}" for lab in labels]
+    lines = [tag] + [f"{printable(lab.name, 40)} {lab.score:.2f}" for lab in labels]
     if not labels:
         lines.append("(no label)")
     return lines

@@ -164,4 +164,4 @@ def refuse_overwrite(
 def os_error_line(exc: OSError) -> str:
     """One line for an OS error: the file and the reason (``not writable``, ``disk full``)."""
     where = exc.filename if exc.filename is not None else "output"
-    return f"{where}: {exc.strerror or type(exc).__name__}"
+    return printable(f"{where}: {exc.strerror or type(exc).__name__}", 400)
