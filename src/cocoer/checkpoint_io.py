@@ -49,7 +49,22 @@ def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Pat
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint IO with atomic saves (:func:`atomic_save`)."""
+    """Lightning's torch checkpoint IO with atomic saves (:func:`atomic_save`); a loaded
+    checkpoint's ``ModelCheckpoint`` paths follow the folder it lives in now (a copied or
+    moved run directory resumes on its own checkpoints,
+    :func:`cocoer.runs.run_dir.relocate_checkpoint_paths`)."""
+
+    def load_checkpoint(
+        self, path: _PATH, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        from cocoer.runs.run_dir import relocate_checkpoint_paths
+
+        if map_location is None:  # Lightning's default (storages stay on the CPU)
+            checkpoint = super().load_checkpoint(path, weights_only=weights_only)
+        else:
+            checkpoint = super().load_checkpoint(path, map_location, weights_only)
+        relocate_checkpoint_paths(checkpoint, path)
+        return checkpoint
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None

@@ -7,7 +7,10 @@ bookkeeping, which depends on nothing but the task's signature ``cfg -> metrics`
 - ``done``: written (with the metrics) when a training job returned;
 - ``failed.json``: the exception and traceback of a job that failed;
 - ``resume=true``: a job with a ``done`` marker is skipped (its metrics are read back), any
-  other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``).
+  other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``);
+- the directory is locked for the job (:mod:`cocoer.runs.run_dir`): a second process there
+  stops with one line, and a launch without resume into a finished directory (or one that
+  holds checkpoints) is refused before anything is written; records are written atomically.
 
 Only rank zero writes (the rank is read from the environment, so this also holds before a
 trainer exists and in processes started by a DDP launcher).
@@ -26,6 +29,9 @@ from typing import Any
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
+
+from cocoer.runs.run_dir import check_relaunch, run_dir_lock
+from cocoer.utils.files import atomic_write_text, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ def mark_done(run_dir: str | Path, metrics: dict[str, Any]) -> None:
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "metrics": metrics}
-    (out / DONE).write_text(json.dumps(info, indent=2, default=str))
+    atomic_write_text(out / DONE, json.dumps(info, indent=2, default=str))
     (out / FAILED).unlink(missing_ok=True)
 
 
@@ -68,14 +74,14 @@ def record_failure(run_dir: str | Path, exc: BaseException) -> Path | None:
         "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
     }
     path = out / FAILED
-    path.write_text(json.dumps(info, indent=2))
+    atomic_write_text(path, json.dumps(info, indent=2))
     return path
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     """The ``metrics.json`` of a finished job (empty dict if absent)."""
     path = Path(run_dir) / METRICS
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return loads_json(path.read_bytes(), path) if path.is_file() else {}
 
 
 Task = Callable[[DictConfig], dict[str, Any]]
@@ -91,6 +97,14 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
     returned dict holds ``failed: True`` and the error.
     """
     run_dir = Path(cfg.paths.output_dir)
+    if not is_rank_zero():
+        return fn(cfg)  # rank zero owns the directory and its records
+    with run_dir_lock(run_dir):
+        return _run_locked(cfg, fn, catch, run_dir)
+
+
+def _run_locked(cfg: DictConfig, fn: Task, catch: bool, run_dir: Path) -> dict[str, Any]:
+    """:func:`run_job` once the directory's lock is held."""
     if cfg.get("resume", False):
         if is_done(run_dir):
             log.info("resume: %s is done, skipping it", run_dir)
@@ -99,6 +113,8 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
             with open_dict(cfg):
                 cfg.ckpt_path = "auto"
         log.info("resume: %s continues from its last.ckpt if it has one", run_dir)
+    if cfg.get("train", True):  # refused before anything is written in the directory
+        check_relaunch(run_dir, bool(cfg.get("ckpt_path")), DONE)
     try:
         metrics = fn(cfg)
     except Exception as exc:
