@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -48,6 +49,17 @@ _JIT_LISTS = ("build_intlist", "build_tensorlist", "build_doublelist", "build_bo
 
 def _identity(data: Any) -> Any:
     return data
+
+
+def _refused(exc: BaseException) -> str:
+    """What torch's weights-only unpickler refused, with the warning that matters (the
+    file holds code or objects, which were not run), not its first 200 characters."""
+    found = re.search(r"(?:Unsupported global|Unsupported operand)[^\n]*", str(exc))
+    what = found.group(0).strip()[:160] if found else _brief(exc)
+    return (
+        f"refused by the weights-only loader ({what}); the file holds more than tensors and "
+        "none of its code was run: load only weight files you trust the source of"
+    )
 
 
 def _brief(exc: BaseException) -> str:
@@ -144,6 +156,8 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         return unwrap_state_dict(read_torchscript_tensors(path), path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightFileError(f"cannot read {path}: {_refused(exc)}") from None
     except Exception as exc:
         raise WeightFileError(f"cannot read {path} as a torch state dict: {_brief(exc)}") from exc
     state = unwrap_state_dict(obj, path)

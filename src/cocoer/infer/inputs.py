@@ -17,6 +17,10 @@ IMAGE_SUFFIXES = frozenset(
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"})
 
 
+#: the highest webcam index accepted (OpenCV's indices are small integers)
+MAX_WEBCAM = 255
+
+
 @dataclass(frozen=True)
 class InputFailure:
     """An input that could not be processed, with the reason."""
@@ -59,7 +63,12 @@ def collect_inputs(paths: Sequence[str | os.PathLike[str]], recursive: bool = Tr
         text = str(raw)
         path = Path(text)
         if text.isdigit() and not path.exists():
-            inputs.webcams.append(int(text))
+            if len(text) > 4 or int(text) > MAX_WEBCAM:
+                inputs.failures.append(
+                    InputFailure(text[:40], f"webcam index out of range (0 to {MAX_WEBCAM})")
+                )
+            else:
+                inputs.webcams.append(int(text))
         elif path.is_dir():
             files: Iterable[Path] = path.rglob("*") if recursive else path.iterdir()
             for f in sorted(files):
