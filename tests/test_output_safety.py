@@ -111,3 +111,22 @@ def test_printable_escapes_terminal_controls() -> None:
     out = printable(forged)
     assert "\x1b" not in out and "\n" not in out and "\u202e" not in out
     assert out.startswith("joy\\x1b]0;owned\\x07\\x0a[ok] fake line\\u202e")
+
+
+def test_missing_files_under_hydra_tools_end_in_one_line(capsys: pytest.CaptureFixture) -> None:
+    from cocoer.cli import exit_on_clear_error
+
+    for exc in (
+        FileNotFoundError("/data/emotic/cocoer_meta.json: not a generated dataset (no meta file)"),
+        PermissionError(13, "Permission denied", "/ro/out/metrics.json"),
+    ):
+        with pytest.raises(SystemExit) as code, exit_on_clear_error("cocoer-train"):
+            raise RuntimeError("wrapped by Hydra") from exc
+        err = capsys.readouterr().err.strip()
+        assert code.value.code == 2 and len(err.splitlines()) == 1 and "/" in err
+
+
+def test_huge_webcam_index_is_a_counted_failure() -> None:
+    inputs = collect_inputs(["99999999999999999999999", "0"])
+    assert inputs.webcams == [0]
+    assert "out of range" in inputs.failures[0].reason

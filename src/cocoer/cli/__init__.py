@@ -38,6 +38,8 @@ def _file_error_in(exc: BaseException) -> str | None:
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, OSError) and cur.filename is not None:
             return os_error_line(cur)
+        if isinstance(cur, FileNotFoundError) and str(cur):  # the project's own, with a message
+            return str(cur).splitlines()[0]
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None
