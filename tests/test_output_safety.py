@@ -130,3 +130,16 @@ def test_huge_webcam_index_is_a_counted_failure() -> None:
     inputs = collect_inputs(["99999999999999999999999", "0"])
     assert inputs.webcams == [0]
     assert "out of range" in inputs.failures[0].reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"test/conflict_first_excluded": null}', '{"test/mAP": "x"}', "[" * 50_000, "{", "[]"],
+)
+def test_report_on_odd_metrics_is_one_line(tmp_path: Path, text: str, capsys) -> None:
+    from cocoer.cli.report import main
+
+    (tmp_path / "metrics.json").write_text(text)
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "metrics.json" in err
