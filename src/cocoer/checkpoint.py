@@ -82,7 +82,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(path, "no such file" if not path.exists() else "not a file")
     problem = zip_problem(path)
     if problem:
-        raise CheckpointError(path, problem)
+        raise CheckpointError(path, f"not a checkpoint ({problem})")
     try:
         with _only_allowed_globals():
             obj = torch.load(path, map_location="cpu", weights_only=True)
