@@ -18,6 +18,7 @@ trainer exists and in processes started by a DDP launcher).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -97,9 +98,8 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
     returned dict holds ``failed: True`` and the error.
     """
     run_dir = Path(cfg.paths.output_dir)
-    if not is_rank_zero():
-        return fn(cfg)  # rank zero owns the directory and its records
-    with run_dir_lock(run_dir):
+    # rank zero owns the directory: DDP processes of the same job run in it unlocked
+    with run_dir_lock(run_dir) if is_rank_zero() else contextlib.nullcontext():
         return _run_locked(cfg, fn, catch, run_dir)
 
 
@@ -113,7 +113,7 @@ def _run_locked(cfg: DictConfig, fn: Task, catch: bool, run_dir: Path) -> dict[s
             with open_dict(cfg):
                 cfg.ckpt_path = "auto"
         log.info("resume: %s continues from its last.ckpt if it has one", run_dir)
-    if cfg.get("train", True):  # refused before anything is written in the directory
+    if cfg.get("train", True) and is_rank_zero():  # refused before anything is written
         check_relaunch(run_dir, bool(cfg.get("ckpt_path")), DONE)
     try:
         metrics = fn(cfg)
