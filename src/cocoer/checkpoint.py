@@ -108,7 +108,7 @@ def _tensors_in(node: Any, prefix: str = "") -> dict[str, torch.Tensor]:
     while stack:
         where, cur = stack.pop()
         if isinstance(cur, torch.Tensor):
-            out[where] = cur
+            out[where.rstrip(".")] = cur
         elif isinstance(cur, dict):
             stack.extend((f"{where}{k}.", v) for k, v in cur.items())
         elif isinstance(cur, (list, tuple)):
