@@ -391,3 +391,94 @@ def test_fuzz_config_overrides(workdir: Path, pairs: list) -> None:
         COUNTS["config_overrides"]["error"] += 1
         return
     COUNTS["config_overrides"]["ok"] += 1
+
+
+# ------------------------------------------------------- export folder, ONNX metadata, runs
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@given(
+    meta=st.one_of(
+        st.text(max_size=60),
+        _JSON.map(json.dumps),
+        st.integers(1, 3000).map(lambda n: "[" * n + "]" * n),
+        _JSON.map(lambda v: json.dumps({"format": "cocoer-safetensors", "hyper_parameters": v})),
+    ),
+    raw=st.binary(max_size=64),
+    use_raw=st.booleans(),
+)
+@settings(max_examples=examples(25))
+def test_fuzz_export_folder(workdir: Path, meta: str, raw: bytes, use_raw: bool) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from cocoer.checkpoint import load_model_file
+    from cocoer.export_format import META_KEY
+
+    folder = _fresh(workdir, "export")
+    if use_raw:
+        (folder / "model.safetensors").write_bytes(raw)
+    else:
+        save_file({"w": torch.zeros(2)}, str(folder / "model.safetensors"), {META_KEY: meta})
+    outcome("export_folder", str(folder), lambda: load_model_file(folder))
+
+
+_META_KEYS = ("cocoer.class_names", "cocoer.multi_label", "cocoer.preprocessing")
+
+
+@given(
+    values=st.fixed_dictionaries(
+        {k: st.one_of(_JSON.map(json.dumps), st.text(max_size=20)) for k in _META_KEYS},
+        optional={"cocoer.thresholds": _JSON.map(json.dumps)},
+    ),
+)
+@example(
+    values={
+        "cocoer.class_names": '["a", "b"]',
+        "cocoer.multi_label": "true",
+        "cocoer.preprocessing": '{"image_size": 32}',
+    }
+)
+@settings(max_examples=examples(40))
+def test_fuzz_onnx_metadata(values: dict) -> None:
+    from cocoer.infer.onnx_engine import read_metadata
+
+    outcome("onnx_metadata", "m.onnx", lambda: read_metadata(values, "m.onnx"))
+
+
+@given(
+    files=st.dictionaries(
+        st.sampled_from(["metrics.json", "failed.json", "config.yaml", "done", "overrides.txt"]),
+        st.one_of(st.binary(max_size=40), _JSON.map(lambda v: json.dumps(v).encode())),
+        min_size=1,
+    ),
+)
+@settings(max_examples=examples(25))
+def test_fuzz_run_dir_files(workdir: Path, files: dict) -> None:
+    """cocoer-aggregate on a sweep with one fuzzed job and one good job: never raises, the
+    good job is aggregated, the fuzzed one is a row (``damaged`` with a reason if unreadable)."""
+    from cocoer.runs.aggregate import collect
+
+    sweep = _fresh(workdir, "sweep")
+    good = sweep / "good"
+    good.mkdir()
+    (good / "config.yaml").write_text("seed: 0\n")
+    (good / "metrics.json").write_text('{"test/mAP": 1.0}')
+    (good / "done").write_text("{}")
+    job = sweep / "job"
+    job.mkdir()
+    (job / "config.yaml").write_text("seed: 1\n")
+    for name, data in files.items():
+        (job / name).write_bytes(data)
+    rows = collect(sweep).set_index("job")
+    assert rows.loc["good", "status"] == "done" and rows.loc["good", "test/mAP"] == 1.0
+    status = rows.loc["job", "status"]
+    assert status in ("done", "failed", "unfinished", "damaged")
+    if status == "damaged":
+        assert rows.loc["job", "error"]
+        COUNTS["run_dir_files"]["skip"] += 1
+    COUNTS["run_dir_files"]["ok"] += 1

@@ -10,8 +10,14 @@ the load. A file that needs anything else (a pickled object, a ``__reduce__`` pa
 refused before any of its code runs; random bytes, truncated or empty files and missing
 files get a :class:`~cocoer.errors.CheckpointError` with a one-line message.
 
+Before torch reads a file, a legacy (non-zip) archive or a zip bomb is refused; after, a
+tensor view that would expand on copy (stride 0, overlapping, past its storage) is refused
+(:mod:`cocoer.weight_files`), so no file makes the loader allocate more than it holds.
+
 The exported safetensors format (:mod:`cocoer.export.safetensors`) is read by
-:func:`load_model_file`, which dispatches on the file name.
+:func:`load_model_file`, which dispatches on the file name, checks the stored config
+(literal data, sizes within :mod:`cocoer.utils.bounds`) and makes it portable
+(:func:`portable_hparams`): this is the one path by which a model is rebuilt from a file.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch
 
 from cocoer.errors import CheckpointError
 from cocoer.export_format import read_export
+from cocoer.weight_files import WeightFileError, check_views, zip_problem
 
 #: Globals (classes / functions) a cocoer checkpoint may reference beyond torch's own
 #: tensor and container rebuilders. Kept empty on purpose.
@@ -73,6 +80,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such file" if not path.exists() else "not a file")
+    problem = zip_problem(path)
+    if problem:
+        raise CheckpointError(path, f"not a checkpoint ({problem})")
     try:
         with _only_allowed_globals():
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -84,7 +94,26 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(path, f"not a checkpoint ({type(exc).__name__})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(path, f"not a checkpoint (holds a {type(obj).__name__})")
+    try:
+        check_views(_tensors_in(obj), path)
+    except WeightFileError as exc:
+        raise CheckpointError(path, str(exc).removeprefix(f"{path}: ")) from None
     return obj
+
+
+def _tensors_in(node: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a loaded checkpoint (nested dicts and lists), by dotted path."""
+    out: dict[str, torch.Tensor] = {}
+    stack: list[tuple[str, Any]] = [(prefix, node)]
+    while stack:
+        where, cur = stack.pop()
+        if isinstance(cur, torch.Tensor):
+            out[where.rstrip(".")] = cur
+        elif isinstance(cur, dict):
+            stack.extend((f"{where}{k}.", v) for k, v in cur.items())
+        elif isinstance(cur, (list, tuple)):
+            stack.extend((f"{where}{i}.", v) for i, v in enumerate(cur))
+    return out
 
 
 def _first_line(exc: BaseException) -> str:
@@ -113,9 +142,15 @@ _HYDRA_KEYS = ("_target_", "_args_", "_partial_", "_recursive_", "_convert_")
 
 def check_hparams(path: str | os.PathLike[str], hp: Any) -> None:
     """Refuse a stored config that would make Hydra call anything but :data:`NET_TARGETS`
-    (a plain-data checkpoint could otherwise name any callable in ``_target_``)."""
+    (a plain-data checkpoint could otherwise name any callable in ``_target_``), that holds
+    an OmegaConf interpolation (``${oc.env:SECRET}``: configs from files are literal data),
+    or whose sizes are out of :data:`cocoer.utils.bounds.LIMITS`."""
+    from cocoer.utils.bounds import check_literal, check_net_bounds
+
     if not isinstance(hp, dict) or not isinstance(hp.get("net"), dict):
         raise CheckpointError(path, "not a CocoER checkpoint (no hyper_parameters.net)")
+    check_literal(path, hp)
+    check_net_bounds(path, hp["net"])
     target = hp["net"].get("_target_")  # absent in configs written by create_model's schema
     if target is not None and target not in NET_TARGETS:
         raise CheckpointError(path, f"refused net._target_ {target!r} (allowed: {NET_TARGETS})")
@@ -150,7 +185,43 @@ def load_model_file(
         ckpt = load_cocoer_checkpoint(path)
         hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
     check_hparams(path, hp)
-    return hp, state
+    check_state_fits(path, hp["net"], state)
+    return portable_hparams(hp), state
+
+
+#: ``net`` options that name files of the training machine or downloads; they only
+#: initialise training, so a model rebuilt from a file (whose state dict holds every
+#: weight) gets these values instead
+PORTABLE_NET: dict[str, dict[str, Any]] = {
+    "hfe": {"pretrained": False, "weights_path": None},
+    "vi": {"clip_pretrained": None, "clip_weights_path": None},
+}
+
+
+def portable_hparams(hp: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the hyper-parameters ``hp`` with no local weight path and no download
+    (:data:`PORTABLE_NET`) and without ``init_from``: what checkpoints and exports store,
+    and what a model is rebuilt from, so that it loads on any machine."""
+    out = dict(hp)
+    net = dict(out.get("net") or {})
+    for node, values in PORTABLE_NET.items():
+        net[node] = {**dict(net.get(node) or {}), **values}
+    out["net"] = net
+    out["init_from"] = None
+    return out
+
+
+def check_state_fits(
+    path: str | os.PathLike[str], net: dict[str, Any], state: dict[str, Any]
+) -> None:
+    """The V-I classifier weight of the file must be [k, d] as the config says, so that
+    the class count and width the model is built with are backed by the file's tensors."""
+    k, d = net.get("num_classes"), net.get("d", 256)
+    vi_out = state.get("net.vi.ffn1_out.weight")
+    if isinstance(vi_out, torch.Tensor) and tuple(vi_out.shape) != (k, d):
+        raise CheckpointError(
+            path, f"net.vi.ffn1_out.weight is {list(vi_out.shape)}, the config says [{k}, {d}]"
+        )
 
 
 def state_dict_of(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

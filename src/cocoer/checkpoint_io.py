@@ -19,21 +19,13 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from cocoer.utils.files import apply_umask_mode, fsync_dir
+
 
 def write_checkpoint(checkpoint: dict[str, Any], f: IO[bytes]) -> None:
     """Serialise ``checkpoint`` into the open binary file ``f`` (the step that a killed
     process can interrupt; tests replace it with a slow writer)."""
     torch.save(checkpoint, f)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename inside ``folder`` durable (no-op where folders cannot be opened)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -46,6 +38,7 @@ def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Pat
             write_checkpoint(checkpoint, f)
             f.flush()
             os.fsync(f.fileno())
+        apply_umask_mode(tmp)  # mkstemp's 0600 would hide the checkpoint from the group
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -56,7 +49,22 @@ def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Pat
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint IO with atomic saves (:func:`atomic_save`)."""
+    """Lightning's torch checkpoint IO with atomic saves (:func:`atomic_save`); a loaded
+    checkpoint's ``ModelCheckpoint`` paths follow the folder it lives in now (a copied or
+    moved run directory resumes on its own checkpoints,
+    :func:`cocoer.runs.run_dir.relocate_checkpoint_paths`)."""
+
+    def load_checkpoint(
+        self, path: _PATH, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        from cocoer.runs.run_dir import relocate_checkpoint_paths
+
+        if map_location is None:  # Lightning's default (storages stay on the CPU)
+            checkpoint = super().load_checkpoint(path, weights_only=weights_only)
+        else:
+            checkpoint = super().load_checkpoint(path, map_location, weights_only)
+        relocate_checkpoint_paths(checkpoint, path)
+        return checkpoint
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None

@@ -7,7 +7,6 @@ without depending on the exporters.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from cocoer.errors import CheckpointError
+from cocoer.utils.files import loads_json
 
 FORMAT = "cocoer-safetensors"
 VERSION = 1
@@ -42,8 +42,10 @@ def read_export(
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         msg = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
         raise CheckpointError(weights, f"not a safetensors file ({msg[:160]})") from None
+    if META_KEY not in meta:
+        raise CheckpointError(weights, "not a cocoer export (no cocoer_config metadata)")
+    config = loads_json(meta[META_KEY], f"{weights} (metadata {META_KEY})")
     try:
-        config = json.loads(meta[META_KEY])
         if config.get("format") != FORMAT:
             raise ValueError(config.get("format"))
         hparams = config["hyper_parameters"]

@@ -28,6 +28,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
+from cocoer.checkpoint import load_model_file, portable_hparams
 from cocoer.constants import HEAD_NAMES, LEVEL_SHORT, LEVELS
 from cocoer.errors import NonFiniteLossError
 from cocoer.losses import LossWeights, emo_loss
@@ -177,7 +178,6 @@ class CocoERLitModule(L.LightningModule):
         Raises:
             cocoer.errors.CheckpointError: unsafe, corrupt or incompatible file.
         """
-        from cocoer.checkpoint import load_model_file
         from cocoer.errors import CheckpointError
 
         hparams, state = load_model_file(path)
@@ -191,8 +191,8 @@ class CocoERLitModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The config goes into the checkpoint as plain containers (read back with
-        ``torch.load(weights_only=True)`` and an empty allow-list)."""
-        checkpoint["hyper_parameters"] = to_plain(checkpoint.get("hyper_parameters", {}))
+        ``torch.load(weights_only=True)`` and an empty allow-list), with no local path."""
+        checkpoint["hyper_parameters"] = portable_hparams(to_plain(checkpoint["hyper_parameters"]))
 
     def _make_metrics(self, k: int) -> MetricCollection:
         make: Callable[[], Metric]

@@ -22,8 +22,11 @@ from cocoer.checkpoint import load_cocoer_checkpoint
 from cocoer.checkpoint_io import AtomicCheckpointIO
 from cocoer.configs import validate_config
 from cocoer.constants import LEVELS
+from cocoer.errors import ConfigError
 from cocoer.runs.jobs import is_rank_zero
+from cocoer.runs.run_dir import check_resume_fits
 from cocoer.runs.wandb_run import attach_wandb_run
+from cocoer.utils.files import atomic_write_text
 from cocoer.utils.provenance import git_state, run_config, write_provenance
 from cocoer.vad_metrics import vad_baseline, vad_lines
 
@@ -155,6 +158,8 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = resolve_ckpt_path(cfg) if cfg.get("train", True) else None
     datamodule, model, trainer = prepare(cfg)
     out = output_dir(cfg)
+    if ckpt_path is not None:  # a resume that cannot work fails before any record is written
+        check_resume_fits(model, ckpt_path)
     if trainer.is_global_zero:
         write_provenance(cfg, out, _overrides())
     metrics: dict[str, Any] = {}
@@ -179,10 +184,10 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     metrics["best_ckpt"] = best
     metrics["output_dir"] = str(out)
     if trainer.is_global_zero:
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=str))
         rows = getattr(model, "prediction_rows", None)
         if rows:
-            (out / "predictions.json").write_text(json.dumps(rows, indent=2))
+            atomic_write_text(out / "predictions.json", json.dumps(rows, indent=2))
     return metrics
 
 
@@ -210,8 +215,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if chance is not None:
         metrics[f"{split}/chance"] = chance
     out = output_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
 
 
@@ -219,7 +223,7 @@ def _fit_data_to_checkpoint(cfg: DictConfig, num_classes: int, image_size: int) 
     """The windows must have the size the checkpoint was trained with (taken from it), and
     the classes must match (a clear error otherwise)."""
     if int(cfg.data.num_classes) != int(num_classes):
-        raise ValueError(
+        raise ConfigError(
             f"checkpoint {cfg.ckpt_path} predicts {num_classes} classes but data "
             f"{cfg.data._target_} has {cfg.data.num_classes}: choose the matching data group"
         )

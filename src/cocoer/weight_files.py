@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -50,6 +51,17 @@ def _identity(data: Any) -> Any:
     return data
 
 
+def _refused(exc: BaseException) -> str:
+    """What torch's weights-only unpickler refused, with the warning that matters (the
+    file holds code or objects, which were not run), not its first 200 characters."""
+    found = re.search(r"(?:Unsupported global|Unsupported operand)[^\n]*", str(exc))
+    what = found.group(0).strip()[:160] if found else _brief(exc)
+    return (
+        f"refused by the weights-only loader ({what}); the file holds more than tensors and "
+        "none of its code was run: load only weight files you trust the source of"
+    )
+
+
 def _brief(exc: BaseException) -> str:
     """The first line of an exception's message (torch's are often paragraphs)."""
     lines = str(exc).strip().splitlines()
@@ -58,6 +70,67 @@ def _brief(exc: BaseException) -> str:
 
 class WeightFileError(ValueError):
     """A weight file that cannot be read (the message names the file and the reason)."""
+
+
+#: bytes a zip archive may expand to beyond its own size (torch stores entries uncompressed)
+ZIP_SLACK = 1 << 20
+
+
+def zip_problem(path: Path) -> str | None:
+    """Why the torch archive ``path`` must not be opened (a legacy non-zip file, whose
+    storages are allocated at their declared size before being read, or entries that
+    expand beyond the file's size: a zip bomb), or None."""
+    if not zipfile.is_zipfile(path):
+        return "not a zip-format torch file (legacy files are not read; re-save with torch >= 1.6)"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return f"damaged zip archive ({_brief(exc)})"
+    size = path.stat().st_size
+    if declared > 2 * size + ZIP_SLACK:
+        return f"its entries expand to {declared} bytes from a {size}-byte file (zip bomb?)"
+    return None
+
+
+def view_problem(t: Tensor) -> str | None:
+    """Why tensor ``t`` must not be materialised (a view reaching past its storage, a
+    stride-0 or overlapping view that would expand on copy), or None."""
+    dims = [(int(n), int(s)) for n, s in zip(t.shape, t.stride(), strict=True) if n > 1]
+    if not dims:
+        return None
+    if any(s <= 0 for _, s in dims):
+        return "a stride-0 (broadcast) view"
+    extent = t.storage_offset() + sum((n - 1) * s for n, s in dims) + 1
+    if extent * t.element_size() > t.untyped_storage().nbytes():
+        return "a view reaching past its storage"
+    span = 1
+    for n, s in sorted(dims, key=lambda d: d[1]):
+        if s < span:
+            return "an overlapping view"
+        span = n * s
+    return None
+
+
+def check_views(tensors: Mapping[str, Tensor], where: str | os.PathLike[str]) -> None:
+    """Refuse tensors whose materialised size would exceed the bytes the file holds.
+
+    Raises:
+        WeightFileError: a stride-0 / overlapping / out-of-storage view, or views adding up
+            to more than twice the distinct storages' bytes.
+    """
+    storages: dict[int, int] = {}
+    total = 0
+    for key, t in tensors.items():
+        problem = view_problem(t)
+        if problem:
+            raise WeightFileError(f"{where}: tensor {str(key)[:80]!r} is {problem}; refusing it")
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        total += t.numel() * t.element_size()
+    if total > 2 * sum(storages.values()) + ZIP_SLACK:
+        raise WeightFileError(
+            f"{where}: tensors share storages to expand to {total} bytes; refusing them"
+        )
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
@@ -76,13 +149,20 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             return unwrap_state_dict(load_file(str(path)), path)
         except Exception as exc:
             raise WeightFileError(f"cannot read {path} as safetensors: {_brief(exc)}") from exc
-    if zipfile.is_zipfile(path) and _torchscript_prefix(path) is not None:
+    problem = zip_problem(path)
+    if problem:
+        raise WeightFileError(f"cannot read {path}: {problem}")
+    if _torchscript_prefix(path) is not None:
         return unwrap_state_dict(read_torchscript_tensors(path), path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightFileError(f"cannot read {path}: {_refused(exc)}") from None
     except Exception as exc:
         raise WeightFileError(f"cannot read {path} as a torch state dict: {_brief(exc)}") from exc
-    return unwrap_state_dict(obj, path)
+    state = unwrap_state_dict(obj, path)
+    check_views(state, path)
+    return state
 
 
 def unwrap_state_dict(obj: Any, path: str | os.PathLike[str]) -> dict[str, Tensor]:
@@ -125,8 +205,13 @@ def _scripted_class(qualname: str) -> type:
 def _rebuild_tensor(
     storage: Tensor, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_: Any
 ) -> Tensor:
-    """``torch._utils._rebuild_tensor_v2`` on a flat tensor (grad flags and hooks ignored)."""
-    return storage.as_strided(tuple(size), tuple(stride), int(offset)).clone()
+    """``torch._utils._rebuild_tensor_v2`` on a flat tensor (grad flags and hooks ignored);
+    a view that would expand on copy (:func:`view_problem`) is refused before the copy."""
+    view = storage.as_strided(tuple(size), tuple(stride), int(offset))
+    problem = view_problem(view)
+    if problem:
+        raise WeightFileError(f"a tensor of the TorchScript archive is {problem}; refusing it")
+    return view.clone()
 
 
 class _TorchScriptUnpickler(pickle.Unpickler):

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from cocoer.errors import clear_error_in
 from cocoer.utils.env import load_dotenv
+from cocoer.utils.files import os_error_line, printable
 
 load_dotenv()
 
@@ -22,8 +23,23 @@ def exit_on_clear_error(prog: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        err = clear_error_in(exc)
+        err: object = clear_error_in(exc) or _file_error_in(exc)
         if err is None:
             raise
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {printable(str(err), 1000)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _file_error_in(exc: BaseException) -> str | None:
+    """``file: reason`` of an OSError naming a file that ``exc`` is or was caused by (a data
+    folder without its annotation file, an output folder that is not writable), else None."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, OSError) and cur.filename is not None:
+            return os_error_line(cur)
+        if isinstance(cur, FileNotFoundError) and str(cur):  # the project's own, with a message
+            return str(cur).splitlines()[0]
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None

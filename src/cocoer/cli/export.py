@@ -6,6 +6,9 @@
 ``safetensors``: the weights (no code can be stored in the file) and the config as JSON
 (:mod:`cocoer.export.safetensors`); ``cocoer-infer --ckpt`` and ``cocoer-eval ckpt_path=``
 read it. ``onnx``: :func:`cocoer.export.onnx.export_onnx`.
+
+An existing output file is never replaced without ``--overwrite``, and the input checkpoint
+never (not even with ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 
 from cocoer.errors import InputError
 from cocoer.export.onnx_cli import add_onnx_arguments, run_onnx_export
+from cocoer.utils.files import os_error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("safetensors", "onnx"), default="safetensors")
     p.add_argument("--ckpt", required=True, help="checkpoint (.ckpt) to export")
     p.add_argument("--out", required=True, help="output folder or file")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace existing output files (never --ckpt)"
+    )
     add_onnx_arguments(p)  # --opset, --quantize, --fp16, --image-size (used by --format onnx)
     return p
 
@@ -33,12 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.format == "safetensors":
             from cocoer.export.safetensors import write_export
 
-            files = write_export(args.ckpt, args.out)
+            files = write_export(args.ckpt, args.out, overwrite=args.overwrite)
             print("wrote " + " and ".join(str(f) for f in files))
         else:
             return run_onnx_export(args)
     except (InputError, FileNotFoundError) as exc:
         print(f"cocoer-export: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --out not writable, disk full
+        print(f"cocoer-export: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

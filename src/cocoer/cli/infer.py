@@ -7,8 +7,11 @@
 
 Per image: ``<out>/<stem>.json`` and ``<out>/<stem>_annotated.jpg`` (+ ``--saliency``
 figures, ``--vlm`` exports); per video: ``<out>/<stem>.jsonl`` and
-``<out>/<stem>_annotated.mp4``; ``<out>/run_report.json`` lists what was processed and
-every input that failed, with the reason. See docs/inference.md.
+``<out>/<stem>_annotated.mp4``; ``<out>/run_report.json`` lists every file written and
+every input that failed or was skipped, with the reason. Every input gets its own stem
+(``photo``, ``photo_2``... checked against this run and the files in ``--out``); an
+``--out`` that holds an earlier run's ``run_report.json`` is refused unless
+``--overwrite``. See docs/inference.md and docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cocoer.detect import BACKENDS
+from cocoer.utils.files import atomic_write_text, os_error_line, printable
 
 if TYPE_CHECKING:
     from cocoer.infer.engine import Engine
@@ -43,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--onnx", metavar="MODEL", help="ONNX export (cocoer-export): the ONNX Runtime engine"
     )
     p.add_argument("--out", default="outputs", help="output folder (file with --convert)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --out that holds an earlier run's results, replacing same names",
+    )
     p.add_argument(
         "--thresholds",
         default="calibrated",
@@ -113,6 +122,23 @@ def _vlm_export() -> VlmExport:
     return export_vlm_inputs
 
 
+#: the run's report in ``--out`` (its presence marks a folder that holds results)
+REPORT = "run_report.json"
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """``--out`` must be a folder (or not exist yet) and, unless ``overwrite``, not hold the
+    results of an earlier run (its ``run_report.json``): one-line InputError otherwise."""
+    from cocoer.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out exists as a file, not a folder")
+    if (out / REPORT).exists() and not overwrite:
+        raise InputError(
+            out, f"holds an earlier run's results ({REPORT}); choose another --out or --overwrite"
+        )
+
+
 def run_inference(args: argparse.Namespace) -> int:
     from rich.console import Console
     from tqdm import tqdm
@@ -123,11 +149,12 @@ def run_inference(args: argparse.Namespace) -> int:
     from cocoer.infer.video import run_video
 
     console = Console(stderr=False, highlight=False)
+    out = Path(args.out)
+    check_out_dir(out, args.overwrite)
     inputs = collect_inputs(args.inputs)
     predictor = build_engine(args)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    namer = OutputNamer()
+    namer = OutputNamer(out, overwrite=args.overwrite)
     show = None if args.quiet else (lambda r: tqdm.write(summary_text(r)))
     report: RunReport = run_images(
         predictor,
@@ -146,7 +173,7 @@ def run_inference(args: argparse.Namespace) -> int:
     sources: list[Path | int] = [*inputs.videos, *inputs.webcams]
     for source in sources:
         try:
-            stem = namer(source) if isinstance(source, Path) else None
+            stem = namer(source if isinstance(source, Path) else Path(f"webcam{source}"))
             rep = run_video(
                 predictor, source, out, stem, args.max_frames, progress=not args.no_progress
             )
@@ -154,20 +181,21 @@ def run_inference(args: argparse.Namespace) -> int:
             report.failures.append(InputFailure(exc.where, exc.reason))
             continue
         console.print(
-            f"{rep.source}: {rep.frames} frames, {rep.tracks} tracked persons, "
-            f"{rep.fps:.2f} frames/s on {predictor.device} -> {rep.jsonl.name}, {rep.video.name}"
+            f"{printable(rep.source)}: {rep.frames} frames, {rep.tracks} tracked persons, "
+            f"{rep.fps:.2f} frames/s on {predictor.device} -> {rep.jsonl.name}, {rep.video.name}",
+            markup=False,
         )
         videos.append(
             {"source": rep.source, "frames": rep.frames, "fps": rep.fps, "jsonl": str(rep.jsonl)}
         )
-    data = report.to_json() | {"videos": videos}
-    (out / "run_report.json").write_text(json.dumps(data, indent=2) + "\n")
+    data = report.to_json() | {"videos": videos, "skipped": len(report.failures)}
+    atomic_write_text(out / REPORT, json.dumps(data, indent=2) + "\n")
     done = len(report.outputs) + len(videos)
-    console.print(f"processed {done} input(s) into {out}")
+    console.print(f"processed {done} input(s) into {printable(out)}", markup=False)
     if report.failures:
         console.print(f"[bold]{len(report.failures)} input(s) skipped:[/bold]")
         for f in report.failures:
-            console.print(f"  {f.path}: {f.reason}", markup=False)
+            console.print(f"  {printable(f.path)}: {printable(f.reason)}", markup=False)
     return 0 if done > 0 or not report.failures else 1
 
 
@@ -187,7 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error("give at least one image, folder, video or webcam index")
             code = run_inference(args)
     except (FileNotFoundError, ValueError) as exc:  # cocoer.errors.InputError included
-        print(f"cocoer-infer: error: {exc}", file=sys.stderr)
+        print(f"cocoer-infer: error: {printable(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --out not writable, disk full
+        print(f"cocoer-infer: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     if not args.quiet:
         print(f"total time {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -13,13 +13,13 @@ mAP with the workspace on and switched off, on conflicting and clean persons) an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cocoer.constants import LEVELS
+from cocoer.utils.files import loads_json, os_error_line, printable
 
 
 def mechanism_rows(metrics: dict[str, Any], split: str = "test") -> list[dict[str, Any]]:
@@ -115,12 +115,15 @@ def write_report(run_dir: Path, split: str = "test") -> dict[str, Path]:
     path = run_dir / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics.json (is this a cocoer run directory?)")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    metrics = loads_json(path.read_bytes(), path)  # InputError (a ValueError) when damaged
     if not isinstance(metrics, dict):
         raise ValueError(f"{path}: not a JSON object of metrics")
+    # only numbers are metrics (a string, null or list in the file is not one)
+    metrics = {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300
+    }
     rows = mechanism_rows(metrics, split)
     if not any(r["table"].startswith("planted") for r in rows):
         raise ValueError(
@@ -145,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = write_report(args.run_dir, args.split)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"cocoer-report: error: {exc}", file=sys.stderr)
+        print(f"cocoer-report: error: {printable(str(exc), 1000)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the run directory is not writable, disk full
+        print(f"cocoer-report: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     print(Path(paths["md"]).read_text(encoding="utf-8"))
     print("written: " + ", ".join(str(p) for p in paths.values()))

@@ -316,6 +316,7 @@ def export_onnx(
     quantize: str | None = None,
     fp16: bool = False,
     image_size: int | None = None,
+    overwrite: bool = False,
 ) -> ExportReport:
     """Export the checkpoint's model to ``out_path`` (checked with ``onnx.checker``).
 
@@ -326,10 +327,17 @@ def export_onnx(
         quantize: None (float32) or ``int8`` (dynamic quantisation, CPU).
         fp16: float16 model (for the CUDA provider; inputs / outputs stay float32).
         image_size: S when the checkpoint does not record it.
+        overwrite: replace an existing ``out_path`` (never the checkpoint itself).
     Raises:
-        FileNotFoundError, ValueError: unreadable checkpoint or a model that cannot be
-            exported (``mapping=mlp``, an iterative QP solver).
+        FileNotFoundError, ValueError: unreadable checkpoint, an output that exists or is
+            the input, or a model that cannot be exported (``mapping=mlp``, an iterative QP
+            solver).
     """
+    from cocoer.export.safetensors import input_files
+    from cocoer.utils.files import refuse_overwrite
+
+    out = Path(out_path)
+    refuse_overwrite([out, out.with_name(out.name + ".data")], overwrite, input_files(ckpt_path))
     net, thresholds, size, net_cfg = load_checkpoint_weights_only(ckpt_path)
     size = image_size or size
     if size is None:

@@ -56,9 +56,15 @@ def run_onnx_export(args: argparse.Namespace) -> int:
             quantize=args.quantize,
             fp16=args.fp16,
             image_size=args.image_size,
+            overwrite=getattr(args, "overwrite", False),
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"cocoer-export: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --out not writable, disk full
+        from cocoer.utils.files import os_error_line
+
+        print(f"cocoer-export: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     extra = f" (+ {', '.join(str(p) for p in report.extra_files)})" if report.extra_files else ""
     print(

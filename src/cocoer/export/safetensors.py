@@ -65,20 +65,39 @@ def export_config(hparams: dict[str, Any], state: dict[str, torch.Tensor]) -> di
     }
 
 
-def write_export(ckpt: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Export checkpoint ``ckpt`` (read safely) to ``out``; returns the files written."""
+def input_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The files a model input consists of (an export folder: its two files)."""
+    p = Path(path)
+    return [p / "model.safetensors", p / "config.json"] if p.is_dir() else [p]
+
+
+def write_export(
+    ckpt: str | os.PathLike[str], out: str | os.PathLike[str], overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Export checkpoint ``ckpt`` (read safely) to ``out``; returns the files written.
+
+    Raises:
+        cocoer.errors.InputError: an output file exists (and not ``overwrite``) or is the
+            input itself (always refused), or ``ckpt`` cannot be read.
+    """
     from safetensors.torch import save_file
 
     from cocoer.checkpoint import load_model_file
+    from cocoer.utils.files import apply_umask_mode, atomic_write_text, refuse_overwrite
 
+    weights, js = export_paths(out)
+    refuse_overwrite([weights, js], overwrite, input_files(ckpt))
     hparams, state = load_model_file(ckpt)
     config = export_config(hparams, state)
-    weights, js = export_paths(out)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     text = json.dumps(config, indent=2)
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={META_KEY: text})
-    os.replace(tmp, weights)
-    js.write_text(text + "\n")
+    tmp = weights.with_name(f".{weights.name}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata={META_KEY: text})
+        apply_umask_mode(tmp)
+        os.replace(tmp, weights)
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic_write_text(js, text + "\n")
     return weights, js

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from cocoer.infer.results import ImageResult, PersonResult
+from cocoer.utils.files import printable
 
 #: RGB colours cycled over persons.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -32,7 +33,7 @@ def label_lines(person: PersonResult, max_labels: int = 3) -> list[str]:
     VAD head its final valence / arousal / dominance."""
     tag = f"id {person.track_id}" if person.track_id is not None else f"#{person.index}"
     labels = person.final.labels[:max_labels]
-    lines = [tag] + [f"{lab.name} {lab.score:.2f}" for lab in labels]
+    lines = [tag] + [f"{printable(lab.name, 40)} {lab.score:.2f}" for lab in labels]
     if not labels:
         lines.append("(no label)")
     if person.vad is not None:  # the VAD head's final values

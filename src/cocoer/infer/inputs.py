@@ -17,6 +17,10 @@ IMAGE_SUFFIXES = frozenset(
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"})
 
 
+#: the highest webcam index accepted (OpenCV's indices are small integers)
+MAX_WEBCAM = 255
+
+
 @dataclass(frozen=True)
 class InputFailure:
     """An input that could not be processed, with the reason."""
@@ -59,29 +63,69 @@ def collect_inputs(paths: Sequence[str | os.PathLike[str]], recursive: bool = Tr
         text = str(raw)
         path = Path(text)
         if text.isdigit() and not path.exists():
-            inputs.webcams.append(int(text))
+            if len(text) > 4 or int(text) > MAX_WEBCAM:
+                inputs.failures.append(
+                    InputFailure(text[:40], f"webcam index out of range (0 to {MAX_WEBCAM})")
+                )
+            else:
+                inputs.webcams.append(int(text))
         elif path.is_dir():
             files: Iterable[Path] = path.rglob("*") if recursive else path.iterdir()
             for f in sorted(files):
-                if f.is_file() and not any(
-                    part.startswith(".") for part in f.relative_to(path).parts
-                ):
+                if any(part.startswith(".") for part in f.relative_to(path).parts):
+                    continue
+                if f.is_file():
                     _classify(f, inputs, from_dir=True)
+                elif not f.is_dir():
+                    inputs.failures.append(InputFailure(str(f), not_a_file_reason(f)))
         elif path.is_file():
             _classify(path, inputs, from_dir=False)
         else:
-            inputs.failures.append(InputFailure(text, "missing file: no such file or directory"))
+            inputs.failures.append(InputFailure(text, not_a_file_reason(path)))
     return inputs
 
 
-class OutputNamer:
-    """Unique output stems: ``photo``, then ``photo_2``, ``photo_3`` for repeated stems."""
+def not_a_file_reason(path: Path) -> str:
+    """Why ``path`` (neither a regular file nor a folder) is skipped."""
+    if path.is_symlink() and not path.exists():
+        return "dangling symbolic link (its target does not exist)"
+    if not path.exists():
+        return "missing file: no such file or directory"
+    if path.is_fifo():
+        return "not a regular file (a FIFO / named pipe)"
+    if path.is_socket():
+        return "not a regular file (a socket)"
+    return "not a regular file (a device or special file)"
 
-    def __init__(self) -> None:
-        self._used: dict[str, int] = {}
+
+#: what one input writes next to its stem (images, videos, saliency, VLM exports)
+OUTPUT_SUFFIXES = (".json", "_annotated.jpg", ".jsonl", "_annotated.mp4", "_vlm")
+#: stems no input may take: the run's own report
+RESERVED_STEMS = frozenset({"run_report"})
+
+
+class OutputNamer:
+    """Unique output stems: ``photo``, then ``photo_2``, ``photo_3``... checked against every
+    stem given out in this run (case-insensitively, for case-insensitive file systems), the
+    reserved names (:data:`RESERVED_STEMS`) and, unless ``overwrite``, the files already in
+    ``out_dir`` (:data:`OUTPUT_SUFFIXES`), so no input's results replace another's."""
+
+    def __init__(self, out_dir: Path | None = None, overwrite: bool = False) -> None:
+        self.out_dir, self.overwrite = out_dir, overwrite
+        self._used: set[str] = {s.casefold() for s in RESERVED_STEMS}
+
+    def _free(self, stem: str) -> bool:
+        if stem.casefold() in self._used:
+            return False
+        if self.out_dir is None or self.overwrite:
+            return True
+        return not any((self.out_dir / f"{stem}{s}").exists() for s in OUTPUT_SUFFIXES)
 
     def __call__(self, path: Path) -> str:
-        stem = path.stem or "input"
-        n = self._used.get(stem, 0) + 1
-        self._used[stem] = n
-        return stem if n == 1 else f"{stem}_{n}"
+        base = path.stem or "input"
+        stem, n = base, 1
+        while not self._free(stem):
+            n += 1
+            stem = f"{base}_{n}"
+        self._used.add(stem.casefold())
+        return stem

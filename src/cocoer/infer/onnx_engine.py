@@ -9,7 +9,6 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,10 +19,15 @@ from PIL import Image
 
 from cocoer.data.window_arrays import make_windows_array
 from cocoer.detect import PersonDetection
+from cocoer.errors import CheckpointError
 from cocoer.infer.decisions import OUTPUT_KEYS
 from cocoer.infer.engine import Engine
 from cocoer.preprocess import PreprocessConfig
+from cocoer.utils.bounds import check_class_names, check_literal, check_number
+from cocoer.utils.files import loads_json
 
+#: The inputs of an exported model (:data:`cocoer.export.onnx.INPUTS`).
+WINDOW_INPUTS = ("context", "body", "head", "body_box", "head_box")
 #: Metadata keys the engine needs.
 REQUIRED_METADATA = ("cocoer.class_names", "cocoer.multi_label", "cocoer.preprocessing")
 
@@ -53,14 +57,44 @@ def choose_providers(device: str, available: Sequence[str]) -> list[Any]:
 
 
 def read_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
-    """The ``cocoer.*`` metadata as Python values (ValueError naming the file otherwise)."""
+    """The ``cocoer.*`` metadata as Python values, checked (types, bounds, literal text:
+    :func:`check_metadata`); a one-line ValueError naming the file otherwise."""
     missing = [k for k in REQUIRED_METADATA if k not in meta]
     if missing:
         raise ValueError(f"{where}: not a cocoer ONNX export (metadata {missing} missing)")
-    try:
-        return {k: json.loads(v) for k, v in meta.items() if k.startswith("cocoer.")}
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{where}: malformed cocoer metadata ({exc})") from exc
+    values = {
+        k: loads_json(v, f"{where} (metadata {k})")
+        for k, v in meta.items()
+        if k.startswith("cocoer.")
+    }
+    check_metadata(values, where)
+    return values
+
+
+def check_metadata(meta: dict[str, Any], where: str) -> None:
+    """Refuse metadata of the wrong type or out of bounds before anything uses it: class
+    names (printable, at most the class limit), ``multi_label`` (bool), the preprocessing
+    (``image_size`` within :data:`cocoer.utils.bounds.LIMITS`) and the calibrated
+    thresholds (k numbers); no string may hold an interpolation (``${...}``)."""
+    check_literal(where, meta)
+    names = check_class_names(where, meta["cocoer.class_names"])
+    if not isinstance(meta["cocoer.multi_label"], bool):
+        raise CheckpointError(where, "metadata cocoer.multi_label is not true / false")
+    pre = meta["cocoer.preprocessing"]
+    if not isinstance(pre, dict) or "image_size" not in pre:
+        raise CheckpointError(where, "metadata cocoer.preprocessing has no image_size")
+    check_number(where, "hfe.image_size", pre["image_size"])
+    thr = meta.get("cocoer.thresholds", {})
+    cal = thr.get("calibrated") if isinstance(thr, dict) else None
+    if not isinstance(thr, dict) or not (
+        cal is None
+        or (
+            isinstance(cal, list)
+            and len(cal) == len(names)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in cal)
+        )
+    ):
+        raise CheckpointError(where, f"metadata cocoer.thresholds is not {len(names)} numbers")
 
 
 def create_session(path: Path, providers: list[Any], threads: int | None = None) -> Any:
@@ -132,6 +166,11 @@ class OnnxPredictor(Engine):
         absent = [k for k in OUTPUT_KEYS if k not in self.output_names]
         if absent:
             raise ValueError(f"{path}: the model lacks the outputs {absent}")
+        if sorted(self.input_names) != sorted(WINDOW_INPUTS):
+            raise ValueError(
+                f"{path}: the model's inputs are {self.input_names[:8]}, "
+                f"not the export's {list(WINDOW_INPUTS)}"
+            )
 
     @property
     def class_names(self) -> list[str]:

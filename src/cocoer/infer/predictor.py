@@ -61,12 +61,10 @@ def load_checkpoint_model(
     Raises:
         cocoer.errors.CheckpointError (a ValueError): missing, unsafe or corrupt file.
     """
-    from cocoer.lit_module import CocoERLitModule
+    from cocoer.export.loading import load_checkpoint_weights_only
 
-    module = CocoERLitModule.from_file(path)
-    net = module.net.to(resolve_device(device)).eval()
-    size = module.hparams.get("net", {}).get("hfe", {}).get("image_size")
-    return net, module.thresholds.detach().cpu().clone(), (int(size) if size else None)
+    net, thresholds, size, _ = load_checkpoint_weights_only(path)
+    return net.to(resolve_device(device)).eval(), thresholds.cpu(), size
 
 
 class Predictor(Engine):

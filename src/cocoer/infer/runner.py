@@ -22,6 +22,7 @@ from cocoer.infer.draw import annotate, save_rgb
 from cocoer.infer.engine import Engine, to_rgb_image
 from cocoer.infer.inputs import InputFailure, OutputNamer
 from cocoer.infer.results import ImageResult
+from cocoer.utils.files import atomic_write_text
 
 #: (predictor, image, result, out_dir, stem) -> the figures written (saliency)
 SaliencyExport = Callable[[Engine, Image.Image, ImageResult, Path, str], list[Path]]
@@ -40,6 +41,11 @@ class ImageOutputs:
     saliency: list[Path] = field(default_factory=list)
     vlm_manifest: Path | None = None
 
+    def files(self) -> list[Path]:
+        """Every file written for this image (the VLM export: its manifest's folder)."""
+        vlm = [self.vlm_manifest.parent] if self.vlm_manifest else []
+        return [self.json, self.annotated, *self.saliency, *vlm]
+
 
 @dataclass
 class RunReport:
@@ -51,7 +57,12 @@ class RunReport:
     def to_json(self) -> dict[str, object]:
         return {
             "processed": [
-                {"source": o.source, "json": str(o.json), "persons": o.num_persons}
+                {
+                    "source": o.source,
+                    "json": str(o.json),
+                    "persons": o.num_persons,
+                    "files": [str(p) for p in o.files()],
+                }
                 for o in self.outputs
             ],
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
@@ -93,7 +104,7 @@ def process_image(
             str(outputs.vlm_manifest.relative_to(out_dir)) if outputs.vlm_manifest else None
         ),
     }
-    outputs.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(outputs.json, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     save_rgb(str(outputs.annotated), annotate(np.asarray(image), result))
     return result, outputs
 

@@ -1,4 +1,5 @@
-"""Terminal summary of an :class:`ImageResult` (a rich table, or plain text)."""
+"""Terminal summary of an :class:`ImageResult` (a rich table, or plain text); text from
+files (paths, class names) goes through :func:`cocoer.utils.files.printable`."""
 
 from __future__ import annotations
 
@@ -6,18 +7,20 @@ from rich.table import Table
 
 from cocoer.constants import LEVELS
 from cocoer.infer.results import HeadPrediction, ImageResult
+from cocoer.utils.files import printable
 
 
 def _labels(pred: HeadPrediction, n: int = 3) -> str:
     names = pred.names[:n]
     more = len(pred.labels) - len(names)
-    return (", ".join(names) + (f" +{more}" if more > 0 else "")) or "-"
+    return (", ".join(printable(n) for n in names) + (f" +{more}" if more > 0 else "")) or "-"
 
 
 def summary_table(result: ImageResult, max_labels: int = 3) -> Table:
     """One row per person: boxes' sources, final / V-I / level labels, f_m, exclusion."""
     table = Table(
-        title=f"{result.source}  ({result.width}x{result.height}, {len(result.persons)} persons)",
+        title=f"{printable(result.source)}  ({result.width}x{result.height}, "
+        f"{len(result.persons)} persons)",
         title_justify="left",
     )
     for col in ("#", "boxes", "final", "V-I", *LEVELS, "f (c/b/h)", "exclusion"):
@@ -37,7 +40,8 @@ def summary_table(result: ImageResult, max_labels: int = 3) -> Table:
 
 def summary_text(result: ImageResult, max_labels: int = 3) -> str:
     """Plain-text version of :func:`summary_table`."""
-    lines = [f"{result.source}: {len(result.persons)} persons ({result.width}x{result.height})"]
+    size = f"({result.width}x{result.height})"
+    lines = [f"{printable(result.source)}: {len(result.persons)} persons {size}"]
     for p in result.persons:
         lines.append(
             f"  person {p.index}: final [{_labels(p.final, max_labels)}]  "

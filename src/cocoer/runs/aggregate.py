@@ -18,17 +18,21 @@ The Markdown is also printed.
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from cocoer.constants import LEVELS
+from cocoer.errors import InputError
 from cocoer.runs.jobs import DONE, FAILED, METRICS
 from cocoer.runs.paper import ABLATIONS, FIRST_EXCLUDED, paper_value
+from cocoer.utils.files import loads_json, printable
 
 
 def _read_overrides(job: Path) -> list[str]:
@@ -45,6 +49,8 @@ def _read_config(job: Path) -> dict[str, Any]:
     for path in (job / "config.yaml", job / ".hydra" / "config.yaml"):
         if path.is_file():
             cfg = OmegaConf.load(path)
+            if not isinstance(cfg, DictConfig):
+                raise InputError(path, "not a YAML mapping")
             out: dict[str, Any] = {}
             for key in ("ablation", "seed", "data", "tags"):
                 try:
@@ -80,33 +86,57 @@ def _status(job: Path) -> str:
     return "unfinished"
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object of a job's record ({} when absent); InputError when damaged."""
+    if not path.is_file():
+        return {}
+    data = loads_json(path.read_bytes(), path)
+    if not isinstance(data, dict):
+        raise InputError(path, f"holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
 def collect(sweep_dir: str | Path) -> pd.DataFrame:
-    """One row per job: status, ablation, row label, seed, dataset, overrides and metrics."""
+    """One row per job: status, ablation, row label, seed, dataset, overrides and metrics.
+
+    A job whose records cannot be read (a truncated ``metrics.json``, an empty
+    ``failed.json``, a ``config.yaml`` that is not YAML) is a row with status ``damaged``
+    and the reason in ``error``; the other jobs are aggregated as usual."""
     root = Path(sweep_dir)
     rows = []
     for job in find_jobs(root):
-        cfg = _read_config(job)
-        ablation = cfg.get("ablation") or {}
-        data = cfg.get("data") or {}
-        metrics = json.loads((job / METRICS).read_text()) if (job / METRICS).is_file() else {}
-        multi = bool(data.get("multi_label", True))
-        row: dict[str, Any] = {
-            "job": str(job.relative_to(root)),
-            "status": _status(job),
-            "ablation": ablation.get("name"),
-            "row": None if ablation.get("row") is None else str(ablation.get("row")),
-            "seed": cfg.get("seed"),
-            "dataset": "EMOTIC" if multi else "CAER-S",
-            "metric": "mAP" if multi else "acc",
-            "overrides": " ".join(_read_overrides(job)),
-        }
-        for k, v in metrics.items():
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                row[k] = float(v)
-        if row["status"] == "failed":
-            row["error"] = json.loads((job / FAILED).read_text()).get("message")
-        rows.append(row)
+        try:
+            rows.append(_job_row(root, job))
+        except (InputError, OSError, ValueError, TypeError, AttributeError,
+                OmegaConfBaseException, yaml.YAMLError) as exc:  # fmt: skip
+            reason = printable(" ".join(str(exc).split()) or type(exc).__name__)
+            rows.append({"job": str(job.relative_to(root)), "status": "damaged", "error": reason})
     return pd.DataFrame(rows)
+
+
+def _job_row(root: Path, job: Path) -> dict[str, Any]:
+    """The row of one job (raises when one of its records is damaged)."""
+    cfg = _read_config(job)
+    ablation = cfg.get("ablation") or {}
+    data = cfg.get("data") or {}
+    metrics = _read_json(job / METRICS)
+    multi = bool(data.get("multi_label", True))
+    row: dict[str, Any] = {
+        "job": str(job.relative_to(root)),
+        "status": _status(job),
+        "ablation": ablation.get("name"),
+        "row": None if ablation.get("row") is None else str(ablation.get("row")),
+        "seed": cfg.get("seed"),
+        "dataset": "EMOTIC" if multi else "CAER-S",
+        "metric": "mAP" if multi else "acc",
+        "overrides": " ".join(_read_overrides(job)),
+    }
+    for k, v in metrics.items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            row[k] = float(v)
+    if row["status"] == "failed":
+        row["error"] = printable(_read_json(job / FAILED).get("message"))
+    return row
 
 
 def _fmt(mean: float, std: float, n: int) -> str:
@@ -255,7 +285,7 @@ def aggregate(sweep_dir: str | Path, out: str | Path | None = None) -> str:
     fe = first_excluded_table(jobs)
     fe.to_csv(out_dir / "first_excluded.csv", index=False)
     md += ["\n## Table 5: first-excluded level (%)\n", to_markdown(fe)]
-    failed = jobs[jobs["status"] == "failed"]
+    failed = jobs[jobs["status"].isin(("failed", "damaged"))]
     if len(failed):
         md += ["\n## Failed jobs\n", to_markdown(failed[["job", "error"]])]
     text = "".join(md)
@@ -268,7 +298,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep_dir", help="a multirun directory (logs/train/multiruns/NAME)")
     parser.add_argument("--out", default=None, help="output directory (default SWEEP_DIR/summary)")
     args = parser.parse_args(argv)
-    print(aggregate(args.sweep_dir, args.out))
+    try:
+        print(aggregate(args.sweep_dir, args.out))
+    except (FileNotFoundError, InputError) as exc:
+        print(f"cocoer-aggregate: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

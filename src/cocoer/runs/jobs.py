@@ -12,6 +12,9 @@ bookkeeping, which depends on nothing but the task's signature ``cfg -> metrics`
   a time limit reached) resumes in the same way, also without ``resume=true``; while SLURM
   stops a job (SIGTERM) it ends at once and writes no ``failed.json``
   (:mod:`cocoer.runs.slurm_stop`).
+- the directory is locked for the job (:mod:`cocoer.runs.run_dir`): a second process there
+  stops with one line, and a launch without resume into a finished directory (or one that
+  holds checkpoints) is refused before anything is written; records are written atomically.
 
 Only rank zero writes (the rank is read from the environment, so this also holds before a
 trainer exists and in processes started by a DDP launcher).
@@ -19,6 +22,7 @@ trainer exists and in processes started by a DDP launcher).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -32,7 +36,9 @@ from typing import Any
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
+from cocoer.runs.run_dir import check_relaunch, run_dir_lock
 from cocoer.runs.slurm_stop import JobStopped, stop_on_sigterm
+from cocoer.utils.files import atomic_write_text, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ def mark_done(run_dir: str | Path, metrics: dict[str, Any]) -> None:
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     info = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "metrics": metrics}
-    (out / DONE).write_text(json.dumps(info, indent=2, default=str))
+    atomic_write_text(out / DONE, json.dumps(info, indent=2, default=str))
     (out / FAILED).unlink(missing_ok=True)
 
 
@@ -75,14 +81,14 @@ def record_failure(run_dir: str | Path, exc: BaseException) -> Path | None:
         "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
     }
     path = out / FAILED
-    path.write_text(json.dumps(info, indent=2))
+    atomic_write_text(path, json.dumps(info, indent=2))
     return path
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     """The ``metrics.json`` of a finished job (empty dict if absent)."""
     path = Path(run_dir) / METRICS
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return loads_json(path.read_bytes(), path) if path.is_file() else {}
 
 
 def slurm_restarts() -> int:
@@ -103,6 +109,13 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
     returned dict holds ``failed: True`` and the error. A job requeued by SLURM resumes.
     """
     run_dir = Path(cfg.paths.output_dir)
+    # rank zero owns the directory: DDP processes of the same job run in it unlocked
+    with run_dir_lock(run_dir) if is_rank_zero() else contextlib.nullcontext():
+        return _run_locked(cfg, fn, catch, run_dir)
+
+
+def _run_locked(cfg: DictConfig, fn: Task, catch: bool, run_dir: Path) -> dict[str, Any]:
+    """:func:`run_job` once the directory's lock is held."""
     restarts = slurm_restarts()
     if restarts:
         log.info("SLURM requeued this job (restart %d): resuming it", restarts)
@@ -114,6 +127,8 @@ def run_job(cfg: DictConfig, fn: Task, catch: bool = False) -> dict[str, Any]:
             with open_dict(cfg):
                 cfg.ckpt_path = "auto"
         log.info("resume: %s continues from its last.ckpt if it has one", run_dir)
+    if cfg.get("train", True) and is_rank_zero():  # refused before anything is written
+        check_relaunch(run_dir, bool(cfg.get("ckpt_path")), DONE)
     with stop_on_sigterm() as stopped:
         try:
             metrics = fn(cfg)

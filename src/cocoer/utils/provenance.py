@@ -12,6 +12,8 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
+from cocoer.utils.files import atomic_write_text
+
 PACKAGES = (
     "torch", "torchvision", "lightning", "hydra-core", "omegaconf", "torchmetrics",
     "open_clip_torch", "qpth", "wandb", "numpy", "scipy", "opencv-python-headless",
@@ -59,9 +61,9 @@ def write_provenance(
     """Write ``config.yaml`` (resolved), ``overrides.txt`` and ``provenance.json``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(run_config(cfg), resolve=True))
+    atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(run_config(cfg), resolve=True))
     if overrides is not None:
-        (out / "overrides.txt").write_text("\n".join(overrides) + ("\n" if overrides else ""))
+        atomic_write_text(out / "overrides.txt", "\n".join(overrides) + ("\n" if overrides else ""))
     info = {
         "git": git_state(),
         "python": sys.version,
@@ -71,5 +73,5 @@ def write_provenance(
         "packages": package_versions(),
     }
     path = out / "provenance.json"
-    path.write_text(json.dumps(info, indent=2))
+    atomic_write_text(path, json.dumps(info, indent=2))
     return path
