@@ -73,9 +73,9 @@ def metrics_table(config: Mapping[str, Any], info: RunInfo) -> str:
     if "test/chance" in m:
         rows.append(f"| {metric} (%) of chance | {_fmt(m['test/chance'])} | |")
     for level in LEVELS:
-        ref = FIRST_EXCLUDED[paper_set][level]
         got = _fmt(m.get(f"test/first_excluded/{level}"))
-        rows.append(f"| persons whose {level} is excluded first (%) | {got} | {ref:.2f} |")
+        share = FIRST_EXCLUDED[paper_set][level]
+        rows.append(f"| persons whose {level} is excluded first (%) | {got} | {share:.2f} |")
     notes = []
     if not info.metrics:
         notes.append(
