@@ -6,6 +6,7 @@ No network anywhere (``--push`` runs against a stand-in for ``HfApi``)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -284,3 +285,12 @@ def test_export_cli_writes_refuses_a_used_folder_and_pushes_privately(
         == f"cocoer-export: error: {out}: exists and is not an empty folder (choose a new --out)"
     )
     assert (out / "config.json").read_bytes() == before
+
+
+def test_import_cocoer_stays_light() -> None:
+    """``cocoer.from_pretrained`` is imported lazily: ``import cocoer`` loads no torch."""
+    code = "import sys, cocoer; assert callable(cocoer.from_pretrained); print(sorted(sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded = {m.split(".")[0] for m in ast.literal_eval(proc.stdout)}
+    assert not loaded & {"torch", "numpy", "huggingface_hub", "omegaconf", "safetensors"}

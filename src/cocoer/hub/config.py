@@ -244,8 +244,6 @@ def _check_version(obj: dict[str, Any], where: Path) -> None:
 
     from cocoer import __version__
 
-    if obj["format"] != HUB_FORMAT:
-        raise InputError(where, f"format {obj['format']!r} is not {HUB_FORMAT!r}")
     version = obj["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise InputError(where, f"format_version {version!r} is not a positive integer")
@@ -354,6 +352,8 @@ def parse_hub_config(path: str | os.PathLike[str]) -> HubConfig:
     if not isinstance(obj, dict):
         raise InputError(path, "not a cocoer config (not a JSON object)")
     refuse_executable(obj, path)
+    if obj.get("format") != HUB_FORMAT:
+        raise InputError(path, f"format {obj.get('format')!r} is not {HUB_FORMAT!r}")
     _check_keys(obj, path)
     _check_version(obj, path)
     return _checked(obj, path)
