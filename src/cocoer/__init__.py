@@ -13,15 +13,18 @@ The package layout follows the method (``docs/method.md``):
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cocoer.infer.predictor import Predictor
 
 __version__ = "0.1.0"
 
 
 def config_dir() -> Path:
     """Absolute path of the Hydra ``conf/`` directory, whatever the working directory."""
-    import os
-
     env = os.environ.get("COCOER_CONF_DIR")
     if env:
         return Path(env).resolve()
@@ -33,3 +36,22 @@ def config_dir() -> Path:
         "cannot find cocoer's conf/ directory (looked next to the source tree and inside the "
         "package); set COCOER_CONF_DIR"
     )
+
+
+def from_pretrained(
+    name: str | os.PathLike[str], revision: str | None = None, device: str = "cpu", **kwargs: Any
+) -> Predictor:
+    """A ready model from a hub folder or a Hugging Face Hub repo id (``ORG/NAME``, with an
+    optional ``@REVISION``), with its calibrated thresholds and preprocessing.
+
+    >>> model = cocoer.from_pretrained("path/to/folder")        # doctest: +SKIP
+    >>> model.predict_image("photo.jpg").to_json()["persons"]   # doctest: +SKIP
+
+    Repo ids resolve through huggingface_hub (its cache; ``HF_HUB_OFFLINE=1`` reads only the
+    cache). ``kwargs`` go to :class:`cocoer.infer.Predictor` (``thresholds``, ``detector``,
+    ``batch_size``...). Raises :class:`cocoer.errors.InputError` (one line) for a model that
+    cannot be found or is refused (docs/model_zoo.md).
+    """
+    from cocoer.infer.predictor import Predictor
+
+    return Predictor.from_pretrained(name, revision=revision, device=device, **kwargs)

@@ -177,9 +177,13 @@ def is_export(path: str | os.PathLike[str]) -> bool:
 def load_model_file(
     path: str | os.PathLike[str],
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(hyper_parameters, state_dict)`` of a checkpoint or of a safetensors export
-    (detected by extension / folder), both read without running code from the file."""
-    if is_export(path):
+    """``(hyper_parameters, state_dict)`` of a checkpoint, a safetensors export or a hub
+    folder (detected by extension / folder), all read without running code from the file."""
+    from cocoer.hub.load import is_hub_folder, read_hub_as_checkpoint
+
+    if is_hub_folder(path):
+        hp, state = read_hub_as_checkpoint(path)
+    elif is_export(path):
         hp, state = read_export(path)
     else:
         ckpt = load_cocoer_checkpoint(path)

@@ -1,6 +1,16 @@
-"""`cocoer-eval`: evaluate a checkpoint (Hydra entry point over conf/eval.yaml)."""
+"""`cocoer-eval`: evaluate a checkpoint (Hydra entry point over conf/eval.yaml).
+
+    cocoer-eval ckpt_path=run/checkpoints/last.ckpt data=emotic
+    cocoer-eval --model ORG/NAME[@REVISION] data=emotic     # a hub folder or Hub repo id
+
+``--model NAME`` (with an optional ``--revision REV``) is resolved before Hydra starts
+(:func:`cocoer.hub.load.resolve_model`: a folder, or the Hugging Face cache) and becomes
+``ckpt_path=<folder>``.
+"""
 
 from __future__ import annotations
+
+import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -22,7 +32,31 @@ def _main(cfg: DictConfig) -> None:
     print(summarise(metrics, cfg))
 
 
+def model_override(argv: list[str]) -> list[str]:
+    """``argv`` with ``--model NAME [--revision REV]`` replaced by ``ckpt_path=<folder>``."""
+    options: dict[str, str] = {}
+    rest: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        flag, eq, value = arg.partition("=")
+        if flag in ("--model", "--revision"):
+            options[flag] = value if eq else next(it, "")
+        else:
+            rest.append(arg)
+    if "--model" not in options:
+        return argv
+    from cocoer.errors import InputError
+    from cocoer.hub.load import resolve_model
+
+    folder = str(resolve_model(options["--model"], options.get("--revision") or None).resolve())
+    if "'" in folder or "\\" in folder:
+        raise InputError(folder, "a model folder whose path holds ' or \\ (move it)")
+    return [*rest, f"ckpt_path='{folder}'"]
+
+
 def main() -> None:
+    with exit_on_clear_error("cocoer-eval"):
+        sys.argv[1:] = model_override(sys.argv[1:])
     _main()
 
 

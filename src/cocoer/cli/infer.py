@@ -3,6 +3,7 @@
     cocoer-infer photo.jpg folder/ clip.mp4 --ckpt model.ckpt --out outputs/
     cocoer-infer 0 --ckpt model.ckpt --max-frames 100          # webcam 0
     cocoer-infer photo.jpg --onnx model.onnx --out outputs/    # ONNX Runtime, no torch
+    cocoer-infer photo.jpg --model ORG/NAME --out outputs/     # hub folder or Hub repo id
     cocoer-infer --convert GWT.pth --preset authors_demo --out converted.ckpt  # = cocoer-convert
 
 Per image: ``<out>/<stem>.json`` and ``<out>/<stem>_annotated.jpg`` (+ ``--saliency``
@@ -46,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--onnx", metavar="MODEL", help="ONNX export (cocoer-export): the ONNX Runtime engine"
     )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="hub folder or Hugging Face repo id ORG/NAME[@REVISION] (docs/model_zoo.md)",
+    )
+    p.add_argument("--revision", help="with --model ORG/NAME: a branch, tag or commit")
     p.add_argument("--out", default="outputs", help="output folder (file with --convert)")
     p.add_argument(
         "--overwrite",
@@ -105,6 +112,10 @@ def build_engine(args: argparse.Namespace) -> Engine:
         return OnnxPredictor(args.onnx, device=args.device or "auto", **common)
     from cocoer.infer.predictor import Predictor
 
+    if args.model:
+        return Predictor.from_pretrained(
+            args.model, revision=args.revision, device=args.device or "cpu", **common
+        )
     return Predictor.from_checkpoint(args.ckpt, device=args.device or "cpu", **common)
 
 
@@ -207,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.convert:
             code = run_convert(args)
         else:
-            if bool(args.ckpt) == bool(args.onnx):
-                parser.error("give --ckpt (PyTorch) or --onnx (ONNX Runtime), one of them")
+            if sum(map(bool, (args.ckpt, args.onnx, args.model))) != 1:
+                parser.error("give one of --ckpt, --model (PyTorch) or --onnx (ONNX Runtime)")
             if args.onnx and args.saliency:
                 parser.error("--saliency needs the PyTorch engine (--ckpt), not --onnx")
             if not args.inputs:

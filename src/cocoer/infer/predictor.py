@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -23,6 +24,9 @@ from cocoer.detect import PersonDetection
 from cocoer.infer.decisions import OUTPUT_KEYS, VAD_KEYS
 from cocoer.infer.engine import Engine, ImageInput, to_rgb_image
 from cocoer.models.cocoer import CocoER
+
+if TYPE_CHECKING:
+    from cocoer.hub.config import HubConfig
 
 __all__ = ["OUTPUT_KEYS", "ImageInput", "Predictor", "load_checkpoint_model", "to_rgb_image"]
 
@@ -106,6 +110,7 @@ class Predictor(Engine):
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self._image_size = image_size
+        self.hub_config: HubConfig | None = None  # set by from_pretrained
 
     @classmethod
     def from_checkpoint(
@@ -115,6 +120,25 @@ class Predictor(Engine):
         net, thr, size = load_checkpoint_model(path, device)
         kwargs.setdefault("image_size", size)
         return cls(net, thr, device=device, checkpoint=str(path), **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str | os.PathLike[str],
+        revision: str | None = None,
+        device: str = "cpu",
+        **kwargs: object,
+    ) -> Predictor:
+        """Load a hub folder or Hub repo id (``ORG/NAME[@REVISION]``, see
+        :mod:`cocoer.hub.load`) with its thresholds, window size and detector choice."""
+        from cocoer.hub.load import load_hub_model
+
+        net, thr, cfg = load_hub_model(name, revision)
+        kwargs.setdefault("image_size", cfg.image_size)
+        kwargs.setdefault("detector", cfg.detector)
+        pred = cls(net, thr, device=device, checkpoint=str(name), **kwargs)  # type: ignore[arg-type]
+        pred.hub_config = cfg
+        return pred
 
     # ------------------------------------------------------------------ properties
     @property

@@ -58,7 +58,8 @@ def register_tiny_clip_configs() -> None:
 def build_clip(
     name: str, pretrained: str | None = None, weights_path: str | None = None
 ) -> nn.Module:
-    """Create an open_clip model: ``pretrained`` tag (download) or local ``weights_path``."""
+    """Create an open_clip model: ``pretrained`` tag (download) or local ``weights_path``,
+    on torch's default device (under ``with torch.device("meta")``: shapes only, no memory)."""
     import open_clip
 
     register_tiny_clip_configs()
@@ -68,7 +69,8 @@ def build_clip(
         if not Path(weights_path).is_file():
             raise FileNotFoundError(f"CLIP weights file not found: {weights_path}")
         pretrained = str(weights_path)
-    return open_clip.create_model(name, pretrained=pretrained or None)
+    device = torch.get_default_device()
+    return open_clip.create_model(name, pretrained=pretrained or None, device=device)
 
 
 @dataclass
