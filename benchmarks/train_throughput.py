@@ -298,20 +298,28 @@ def main() -> None:
             "generated_train_persons": gen["persons"]["train"], "image_side_px": p["image_side"],
             "generation_s": round(time.perf_counter() - t, 1),
         }  # fmt: skip
+        out = args.out or p["out"]
         loader_best = loader_section(p, root, res)
+        save(res, out)  # after each section: an interrupted run keeps what it measured
         if not args.skip_step:
             step_flops = step_section(p, device, res)
             floor(step_flops, res, loader_best)
+            save(res, out)
             end_to_end(p, root, device, res)
+    res["complete"] = True
+    save(res, out)
+    print(f"written to {out}")
+
+
+def save(res: dict[str, Any], out: Path) -> None:
+    """Write ``res`` with the load now as ``machine.load_after`` and ``machine.shared``."""
     after = load()
-    res["machine"]["load_after"] = after
-    res["machine"]["shared"] = max(res["machine"]["load_before"][0], after[0]) > 0.5 * (
-        res["machine"]["cpus"] or 1
-    )
-    out = args.out or p["out"]
+    m = res["machine"]
+    m["load_after"] = after
+    m["shared"] = max(m["load_before"][0], after[0]) > 0.5 * (m["cpus"] or 1)
+    res.setdefault("complete", False)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"written to {out}")
 
 
 if __name__ == "__main__":
