@@ -59,7 +59,7 @@ EMOTIC_TRAIN_PERSONS = 23_266
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu": {
         "preset": "paper", "size": 224, "device": "cpu", "batches": [1, 2], "compare_batch": 2,
-        "workers": [0, 1, 2], "images": 48, "image_side": [400, 640], "loader_batch": 16,
+        "workers": [0, 1, 2], "images": 96, "image_side": [400, 640], "loader_batch": 32,
         "repeat": 2, "e2e_steps": 3, "e2e_batch": 2, "epoch": 0, "compile": False,
         "out": RESULTS / "train_throughput.json",
     },

@@ -88,8 +88,8 @@ def crop_context(context: Tensor, crop: Tensor, image_wh: Tensor, size: int) -> 
 
     The crop is widened to whole pixels of the full image (floor / ceil, as
     :func:`~cocoer.data.window_arrays.resize_region_array` does), mapped to the stored M x M
-    frame (sub-pixel) and resampled with ``roi_align`` (bilinear, 2 x 2 samples per output
-    pixel: an area average for the shrink factors of at most M / S).
+    frame (sub-pixel) and resampled with ``roi_align`` (one bilinear sample per output pixel:
+    the shrink factor is at most M / S, about 1.3).
 
     Args:
         context: uint8 [B, 3, M, M], the whole image resized to M x M.
@@ -103,7 +103,7 @@ def crop_context(context: Tensor, crop: Tensor, image_wh: Tensor, size: int) -> 
     hi = torch.maximum(torch.minimum(torch.ceil(crop[:, 2:] - 1e-6), image_wh), lo + 1)
     box = torch.cat([lo, hi], 1) * (M / wh)  # [B, 4] in the stored frame
     rois = torch.cat([torch.arange(B, dtype=box.dtype)[:, None], box], 1)
-    out = roi_align(context.float(), rois, (size, size), 1.0, sampling_ratio=2, aligned=True)
+    out = roi_align(context.float(), rois, (size, size), 1.0, sampling_ratio=1, aligned=True)
     out = out.round_().clamp_(0, 255).to(torch.uint8)
     if size == M:  # an uncropped sample keeps its stored window (no resampling)
         whole = (box == torch.tensor([0.0, 0.0, M, M])).all(1).view(-1, 1, 1, 1)
