@@ -19,7 +19,7 @@ INSTALLER ?= pip
 RUN_DIR ?= logs/smoke
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install lock venv smoke test test-slow test-all test-cluster lint typecheck format bench params clean
+.PHONY: help setup install lock venv smoke test test-slow test-all test-cluster test-gpu lint typecheck format bench bench-train bench-gpu params clean citation
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -57,11 +57,21 @@ test-slow: ## only the slow tests, and the fuzz suite with its long profile
 	$(PYTHON) -m pytest -q -m slow
 	HYPOTHESIS_PROFILE=slow $(PYTHON) -m pytest -q tests/test_fuzz.py
 
-test-all: ## every test, slow ones included (GPU ones skip without a GPU)
-	$(PYTHON) -m pytest -q -m "slow or not slow"
+test-all: ## every test but the cluster ones, slow ones included (GPU ones skip without a GPU)
+	$(PYTHON) -m pytest -q -m "not cluster"
 
 test-cluster: ## sweeps on a one-node SLURM cluster started here (root; installs slurm-wlm, munge)
 	$(PYTHON) -m pytest -q -p no:xdist -m cluster tests/cluster
+
+test-gpu: ## the GPU tests (CUDA, bf16, qpth, the windows cache and compile on the GPU); needs a GPU
+	$(PYTHON) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'make test-gpu: no CUDA device')"
+	$(PYTHON) -m pytest -q -m gpu
+
+citation: ## validate CITATION.cff with cffconvert (installed in a throwaway environment)
+	rm -rf $(CURDIR)/.cffvenv && $(BASE_PYTHON) -m venv $(CURDIR)/.cffvenv
+	$(CURDIR)/.cffvenv/bin/pip install -q cffconvert==2.0.0
+	$(CURDIR)/.cffvenv/bin/cffconvert --validate -i CITATION.cff
+	rm -rf $(CURDIR)/.cffvenv
 
 lint: ## ruff lint + format check + mypy
 	$(BIN)ruff check src tests benchmarks
@@ -78,6 +88,12 @@ format: ## ruff autofix + format
 bench: ## benchmarks: workspace vs reference/qpth, model forward, data loading
 	$(PYTHON) benchmarks/workspace_speed.py
 	$(PYTHON) benchmarks/data_speed.py
+
+bench-train: ## training throughput of the paper model on this CPU (benchmarks/results/train_throughput.json)
+	$(PYTHON) benchmarks/train_throughput.py --profile cpu
+
+bench-gpu: ## training throughput on one GPU, EMOTIC-sized epoch included (benchmarks/results/gpu.json)
+	$(PYTHON) benchmarks/train_throughput.py --profile gpu
 
 params: ## parameter count of the paper model (no weights needed)
 	$(BIN)cocoer-params

@@ -22,8 +22,10 @@ from torch.utils.data import DataLoader
 
 from cocoer.data.box_cache import load_box_cache
 from cocoer.data.dataset import PersonWindowsDataset, resolve_records, source_counts
+from cocoer.data.fast_windows import CACHE_DIRNAME, CachedWindowsDataset, cached_dataset
 from cocoer.data.records import PersonRecord, SkipReport
 from cocoer.data.synthetic.meta import is_stale, read_planted_conflicts
+from cocoer.data.tensor_augment import finish_batch
 from cocoer.data.transforms import AugmentConfig, WindowTransform
 from cocoer.data.windows import DEFAULT_MAX_PIXELS
 
@@ -72,6 +74,9 @@ class PersonDataModule(pl.LightningDataModule):
             :class:`~cocoer.data.synthetic.clip_pretrain.ClipPretrainConfig`: with generated
             data, ``prepare_data`` also pre-trains (or reuses) the tiny CLIP of the dataset,
             ``<dataset dir>/cocoer_clip/weights.pt`` (for ``model.net.vi.clip_weights_path``).
+        windows_cache: read the windows from a cache written once per split
+            (:mod:`cocoer.data.fast_windows`; augmentation on tensors, no decoding per epoch).
+        windows_cache_dir: where the cache lives (default ``<dataset dir>/cocoer_windows``).
     """
 
     CLASS_NAMES: tuple[str, ...] = ()
@@ -93,6 +98,8 @@ class PersonDataModule(pl.LightningDataModule):
         multi_label: bool | None = None,
         box_cache: bool = True,
         synthetic_clip: Mapping[str, Any] | None = None,
+        windows_cache: bool = False,
+        windows_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         if num_classes is not None and int(num_classes) != len(self.CLASS_NAMES):
@@ -124,7 +131,9 @@ class PersonDataModule(pl.LightningDataModule):
         self.synthetic = dict(synthetic) if synthetic else None
         self.use_box_cache = bool(box_cache)
         self.synthetic_clip = dict(synthetic_clip) if synthetic_clip is not None else None
-        self.datasets: dict[str, PersonWindowsDataset] = {}
+        self.windows_cache = bool(windows_cache)
+        self.windows_cache_dir = windows_cache_dir
+        self.datasets: dict[str, PersonWindowsDataset | CachedWindowsDataset] = {}
         self.skip_reports: dict[str, SkipReport] = {}
 
     # ------------------------------------------------------------------ subclass hooks
@@ -235,14 +244,22 @@ class PersonDataModule(pl.LightningDataModule):
                 raw, base, cache, report, strict=self.strict, max_pixels=self.max_image_pixels
             )
             augment = self.augment if split == "train" else AugmentConfig(enabled=False)
-            self.datasets[split] = PersonWindowsDataset(
-                records,
-                base,
-                self.num_classes,
-                WindowTransform(self.image_size, augment),
-                self.max_image_pixels,
-                conflict_levels=planted,
-            )
+            if self.windows_cache:
+                cache_dir = Path(self.windows_cache_dir or base / CACHE_DIRNAME)
+                self.datasets[split] = cached_dataset(
+                    records, base, cache_dir, split, self.num_classes, self.image_size,
+                    augment, report, self.strict, self.max_image_pixels, planted,
+                )  # fmt: skip
+                records = self.datasets[split].records
+            else:
+                self.datasets[split] = PersonWindowsDataset(
+                    records,
+                    base,
+                    self.num_classes,
+                    WindowTransform(self.image_size, augment),
+                    self.max_image_pixels,
+                    conflict_levels=planted,
+                )
             self.skip_reports[split] = report
             self._publish(split, records, report)
 
@@ -266,15 +283,24 @@ class PersonDataModule(pl.LightningDataModule):
         if split not in self.datasets:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
         workers = self.num_workers
+        dataset = self.datasets[split]
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             drop_last=False,
             num_workers=workers,
             pin_memory=self.pin_memory,
             persistent_workers=workers > 0,
+            collate_fn=getattr(dataset, "collate_fn", None),  # the windows cache batches itself
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """With the windows cache: uint8 windows -> augmented, normalised float windows, on
+        the device the batch was moved to (:func:`~cocoer.data.tensor_augment.finish_batch`)."""
+        if isinstance(batch, dict) and "context" in batch:
+            return finish_batch(batch)
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

@@ -16,3 +16,21 @@ def best_of(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def best_of_interleaved(
+    fns: dict[str, Callable[[], object]], repeat: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Best wall time (s) of each of ``fns``, timed in alternation: ``repeat`` rounds, each
+    calling every function once (after ``warmup`` untimed rounds), so that a change of the
+    machine's load during the run hits all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
