@@ -48,12 +48,18 @@ def tiny_net(**kwargs: object) -> CocoER:
 
 
 def test_default_model_outputs_unchanged() -> None:
+    """The default model's outputs as recorded: discrete outputs (pseudo label, exclusion
+    order) exactly, real-valued ones to 1e-5 (float32 kernels round differently on other
+    CPUs: about 1e-7 here; a change of the model moves them by far more)."""
     ref = torch.load(REFERENCE, weights_only=True)
     net = tiny_net().eval()
     with torch.no_grad():
         out = net(ref["batch"])
     for k, v in ref["outputs"].items():
-        assert torch.equal(out[k], v), k
+        if k in ("y_t", "order"):
+            assert torch.equal(out[k], v), k
+        else:
+            torch.testing.assert_close(out[k], v, rtol=1e-5, atol=1e-5, msg=k)
 
 
 # ---------------------------------------------------------------- M2 BatchNorm per sample

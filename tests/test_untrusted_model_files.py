@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from cocoer.checkpoint import load_model_file
-from cocoer.errors import CheckpointError, InputError
+from cocoer.errors import CheckpointError, CocoerError, InputError
 from cocoer.utils.files import loads_json
 
 SECRET = "s3cr3t-value-of-the-environment"
@@ -233,7 +233,7 @@ def test_export_metadata_nested_deeply_is_one_line(tmp_path: Path) -> None:
 
     path = tmp_path / "deep.safetensors"
     save_file({"w": torch.zeros(2)}, str(path), metadata={META_KEY: "[" * 100_000})
-    with pytest.raises(CheckpointError, match="nested"):
+    with pytest.raises(CocoerError, match=r"deep\.safetensors \(metadata cocoer_config\).*nested"):
         load_model_file(path)
 
 
