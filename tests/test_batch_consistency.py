@@ -93,8 +93,8 @@ def test_sample_alone_equals_sample_in_batch_torch_and_ort(tmp_path: Path) -> No
         runs[f"ort_B{n}"] = {k: np.concatenate([o[k] for o in outs]) for k in OUTPUTS}
     ref = runs["torch_B1"]
     for name, got in runs.items():
-        worst = max(float(np.abs(got[k] - ref[k]).max()) for k in OUTPUTS if k != "order")
-        print(f"{name} against torch_B1: largest difference {worst:.1e}")
+        worst = float(np.abs(got["logits_G"] - ref["logits_G"]).max())
+        print(f"{name} against torch_B1: largest |logits_G| difference {worst:.1e}")
         np.testing.assert_array_equal(got["order"], ref["order"], err_msg=name)
         for k in OUTPUTS:  # |delta|^2 ~ 4e3: relative (float32's ulp there is 2.4e-4)
             rtol, atol = (1e-6, 0.0) if k == "delta_sq" else (0.0, 1e-5)
