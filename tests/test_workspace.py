@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -137,7 +139,8 @@ def test_workspace_ties_between_levels() -> None:
 
 
 def test_workspace_zero_gradients_and_equal_losses() -> None:
-    """Saturated logits with y_t = 1: g = 0, f equal for all levels, delta = 0, z^ = z."""
+    """Saturated logits with y_t = 1: g = -sigma(-60) / ln 2.2 (EMOTIC weight; kept, not
+    rounded to 0), f equal for all levels, delta = 0 to float32's range, z^ = z."""
     maps, x, _ = make_case(seed=4, kind="bce")
     with torch.no_grad():
         maps.theta_weight.zero_()
@@ -145,7 +148,9 @@ def test_workspace_zero_gradients_and_equal_losses() -> None:
     y_t = torch.ones(x.shape[0], maps.num_classes)
     z, logits, cache = maps(x)
     out = Workspace(LevelLoss("bce"))(maps, z, logits, cache, y_t)
-    assert torch.all(out.g == 0) and torch.all(out.delta_sq == 0)
+    g_exact = torch.full_like(out.g, -math.exp(-60.0) / math.log(2.2))
+    torch.testing.assert_close(out.g, g_exact, rtol=1e-5, atol=0)
+    assert out.delta_sq.abs().max() < 1e-40
     assert out.order.tolist() == [[0, 1, 2]] * x.shape[0]
     torch.testing.assert_close(out.z_hat, z)
     compare(maps, x, y_t, LevelLoss("bce"), check_lambda=False)

@@ -57,6 +57,39 @@ def emotic_sample_weights(y: Tensor) -> Tensor:
     return torch.where(y > 0.5, torch.full_like(y, pos), torch.full_like(y, EMOTIC_EMPTY_WEIGHT))
 
 
+def sigmoid_tail_exact(x: Tensor) -> Tensor:
+    """sigma(x) with relative precision in both tails, from exp(-|x|) (same shape).
+
+    ONNX Runtime's fused Sigmoid is exact only in absolute terms (sigma(-12) off by 0.6%,
+    sigma(x <= -17) = 0); written with Exp it keeps float32's relative precision there,
+    in PyTorch and in the exported graph alike.
+    """
+    e = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid_residual(logits: Tensor, y: Tensor) -> Tensor:
+    """sigma(l) - y computed as (1 - y) sigma(l) - y sigma(-l) (equal for any y).
+
+    For y in {0, 1} nothing cancels: the naive ``sigmoid(l) - 1`` of a confident positive
+    (l = 12: 6e-6) keeps only about two significant digits in float32.  Shapes broadcast.
+    """
+    return (1.0 - y) * sigmoid_tail_exact(logits) - y * sigmoid_tail_exact(-logits)
+
+
+def softmax_residual(logits: Tensor, y: Tensor) -> Tensor:
+    """softmax(l) - y over the last axis [..., k], as p_i (1 - y_i) - y_i sum_{j != i} p_j.
+
+    Equal to p - y for any y (sum p = 1); for a one-hot y no term cancels, so the true
+    class's -(1 - p_c) keeps its relative precision when p_c is close to 1.
+    """
+    p = torch.softmax(logits, -1)
+    k = p.shape[-1]
+    off = 1.0 - torch.eye(k, dtype=p.dtype, device=p.device)  # [k, k], zero diagonal
+    rest = (p.unsqueeze(-2) * off).sum(-1)  # [..., k]: sum_{j != i} p_j
+    return p * (1.0 - y) - y * rest
+
+
 @dataclass(frozen=True)
 class LevelLoss:
     """A per-sample classification loss with its closed-form logit gradient.
@@ -83,17 +116,27 @@ class LevelLoss:
         if self.kind == "bce":
             per_class = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
         else:
-            per_class = (torch.sigmoid(logits) - y).square()
+            per_class = sigmoid_residual(logits, y).square()
         if w is not None:
             per_class = per_class * w
         return per_class.sum(-1)
 
     def grad(self, logits: Tensor, y: Tensor, w: Tensor | None = None) -> Tensor:
-        """d per_sample / d logits, same shape as logits (differentiable)."""
+        """d per_sample / d logits, same shape as logits (differentiable).
+
+        Written without cancellation (:func:`sigmoid_residual`, :func:`softmax_residual`):
+        a confident logit's gradient keeps its relative precision, which the workspace's
+        coordination step needs (docs/method.md section 4, "Rounding").
+        """
+        y = y.expand_as(logits)
         if self.kind == "ce":
-            return torch.softmax(logits, -1) - y
-        s = torch.sigmoid(logits)
-        g = s - y if self.kind == "bce" else 2.0 * (s - y) * s * (1.0 - s)
+            return softmax_residual(logits, y)
+        r = sigmoid_residual(logits, y)
+        g = (
+            r
+            if self.kind == "bce"
+            else 2.0 * r * sigmoid_tail_exact(logits) * sigmoid_tail_exact(-logits)
+        )
         return g * w if w is not None else g
 
     def batch_mean(self, logits: Tensor, y: Tensor, dynamic_weights: bool = True) -> Tensor:
