@@ -49,8 +49,10 @@ def tiny_net(**kwargs: object) -> CocoER:
 
 def test_default_model_outputs_unchanged() -> None:
     """The default model's outputs as recorded: discrete outputs (pseudo label, exclusion
-    order) exactly, real-valued ones to 1e-5 (float32 kernels round differently on other
-    CPUs: about 1e-7 here; a change of the model moves them by far more)."""
+    order) exactly, real-valued ones to 2e-5 of each tensor's largest magnitude. Float32
+    kernels round differently on other CPUs (about 1e-7 here), and the level-loss gradient,
+    now computed without cancellation (docs/method.md 4.7), moves z^ by 7e-6 of its scale;
+    a change of the model moves them by far more."""
     ref = torch.load(REFERENCE, weights_only=True)
     net = tiny_net().eval()
     with torch.no_grad():
@@ -59,7 +61,8 @@ def test_default_model_outputs_unchanged() -> None:
         if k in ("y_t", "order"):
             assert torch.equal(out[k], v), k
         else:
-            torch.testing.assert_close(out[k], v, rtol=1e-5, atol=1e-5, msg=k)
+            scale = float(v.abs().max())
+            torch.testing.assert_close(out[k], v, rtol=0.0, atol=2e-5 * scale, msg=k)
 
 
 # ---------------------------------------------------------------- M2 BatchNorm per sample
