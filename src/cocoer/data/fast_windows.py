@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from cocoer.data.dataset import vad_targets
 from cocoer.data.records import BadSampleError, PersonRecord, SkipReport
 from cocoer.data.tensor_augment import crop_batch, draw_params, finish_batch
 from cocoer.data.transforms import AugmentConfig
@@ -182,7 +183,8 @@ class CachedWindowsDataset(Dataset):
 
     ``__getitems__(indices)`` returns a batch with ``context``/``body``/``head`` uint8
     [B, 3, S, S] (cropped, not yet jittered, normalised or flipped), ``body_box``/``head_box``
-    float32 [B, 4], ``labels`` float32 [B, k], ``index`` int64 [B], ``conflict_level`` int64
+    float32 [B, 4], ``labels`` float32 [B, k], ``index`` int64 [B], ``vad`` float32 [B, 3]
+    when the records carry continuous values, ``conflict_level`` int64
     [B] with ``conflict_levels``, and with augmentation ``jitter`` [B, 3] / ``flip`` [B];
     :func:`~cocoer.data.tensor_augment.finish_batch` (:meth:`finish`) turns it into the
     batch of :class:`~cocoer.data.dataset.PersonWindowsDataset`. Use :attr:`collate_fn`.
@@ -213,6 +215,7 @@ class CachedWindowsDataset(Dataset):
         for i, r in enumerate(self.records):
             labels[i, list(r.labels)] = 1.0
         self.labels = labels
+        self.vad = vad_targets(self.records)  # [N, 3] or None (no continuous annotations)
         self.image_wh = torch.tensor(
             [r.extra["loaded_size"] for r in self.records], dtype=torch.float32
         ).view(-1, 2)
@@ -278,6 +281,8 @@ class CachedWindowsDataset(Dataset):
         out["body"], out["head"] = body, head
         out["labels"] = self.labels[idx]
         out["index"] = idx
+        if self.vad is not None:
+            out["vad"] = self.vad[idx]
         if self.conflict_levels is not None:
             out["conflict_level"] = torch.tensor(
                 [self.conflict_levels.get(self.records[i].key, -1) for i in idx.tolist()],
