@@ -9,9 +9,7 @@ complete file.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +17,7 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from cocoer.utils.files import apply_umask_mode, fsync_dir
+from cocoer.utils.files import atomic_write
 
 
 def write_checkpoint(checkpoint: dict[str, Any], f: IO[bytes]) -> None:
@@ -29,23 +27,8 @@ def write_checkpoint(checkpoint: dict[str, Any], f: IO[bytes]) -> None:
 
 
 def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_checkpoint(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        apply_umask_mode(tmp)  # mkstemp's 0600 would hide the checkpoint from the group
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-    return path
+    """Write ``checkpoint`` to ``path`` atomically (:func:`cocoer.utils.files.atomic_write`)."""
+    return atomic_write(path, lambda f: write_checkpoint(checkpoint, f))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,10 +1,11 @@
 """Writing and reading files safely: the one source of file modes, atomic writes, bounded JSON
 and printable text.
 
-- :func:`atomic_write_text` / :func:`atomic_write_bytes`: temporary file in the target's
-  folder, fsync, :func:`os.replace` (a reader sees the old or the new file, never half of
-  one), with the mode the user's umask gives a new file (:func:`apply_umask_mode`; temporary
-  files are created ``0600``, which would hide checkpoints from the group);
+- :func:`atomic_write` (:func:`atomic_write_text`, :func:`atomic_write_bytes`): temporary
+  file in the target's folder, fsync, :func:`os.replace` (a reader sees the old or the new
+  file, never half of one), with the mode the user's umask gives a new file
+  (:func:`apply_umask_mode`; temporary files are created ``0600``, which would hide
+  checkpoints from the group);
 - :func:`loads_json`: :func:`json.loads` with a nesting limit checked before parsing (JSON
   nested 100k deep would otherwise end in a RecursionError);
 - :func:`printable`: text from a file (class names...) with control characters escaped,
@@ -19,9 +20,9 @@ import json
 import os
 import tempfile
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cocoer.errors import InputError
 
@@ -52,17 +53,19 @@ def fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename, umask mode)."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
+    """Call ``write(f)`` on a temporary file in ``path``'s folder, then fsync it, give it the
+    umask's mode and rename it over ``path`` (a reader sees the old or the new file, never
+    half of one); the folder is fsynced too. A failure leaves ``path`` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        apply_umask_mode(tmp)
+        apply_umask_mode(tmp)  # mkstemp's 0600 would hide the file from the group
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -70,6 +73,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """:func:`atomic_write` of ``data``."""
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
