@@ -17,7 +17,6 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,10 +108,7 @@ def _load_hub(ref: str, device: str) -> TorchModel:
     """A hub folder or id through ``Predictor.from_pretrained`` (the hub loader)."""
     from cocoer.infer.predictor import Predictor
 
-    loader: Callable[..., Any] | None = getattr(Predictor, "from_pretrained", None)
-    if loader is None:
-        raise ModelLoadError(f"{ref}: this cocoer has no hub loader (Predictor.from_pretrained)")
-    predictor = loader(ref, device=device)
+    predictor = Predictor.from_pretrained(ref, device=device)
     return TorchModel(predictor.net, predictor.policy.final, predictor.image_size, ref)
 
 
