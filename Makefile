@@ -55,7 +55,7 @@ test: ## the test suite (what CI runs); slow and GPU tests excluded
 
 test-slow: ## only the slow tests, and the fuzz suite with its long profile
 	$(PYTHON) -m pytest -q -m slow
-	HYPOTHESIS_PROFILE=slow $(PYTHON) -m pytest -q tests/test_fuzz.py
+	HYPOTHESIS_PROFILE=slow $(PYTHON) -m pytest -q tests/safety/test_fuzz.py
 
 test-all: ## every test but the cluster ones, slow ones included (GPU ones skip without a GPU)
 	$(PYTHON) -m pytest -q -m "not cluster"

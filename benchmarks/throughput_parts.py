@@ -19,9 +19,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from cocoer.callbacks.speed import SpeedConfig, apply_speed_options
 from cocoer.data import EmoticDataModule
 from cocoer.data.tensor_augment import finish_batch
-from cocoer.lit_module import CocoERLitModule
-from cocoer.losses import emo_loss
 from cocoer.models.factory import model_config
+from cocoer.training.losses import emo_loss
+from cocoer.training.module import CocoERLitModule
 
 #: peak dense bf16 tensor FLOP/s (vendor figures) of the devices the floor is projected on
 PEAK_BF16 = {"A100": 312e12, "H100 SXM": 989e12, "H200": 989e12}

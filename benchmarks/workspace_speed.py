@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from cocoer.losses import LevelLoss
 from cocoer.models import CocoER, create_model
 from cocoer.models.heads import FFN0Cache, LevelMappings
 from cocoer.utils.timing import best_of
 from cocoer.workspace import QP_METHODS, Workspace
+from cocoer.workspace.level_losses import LevelLoss
 from cocoer.workspace.reference import reference_workspace
 
 ROOT = Path(__file__).resolve().parents[1]

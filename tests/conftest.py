@@ -1,5 +1,5 @@
 """Shared fixtures: a tiny generated dataset and a tiny trained checkpoint (trained once per
-test session). Helpers that test files import are in ``tests/helpers.py``."""
+test session). Helpers that test files import are in ``tests/support/helpers.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from tests.helpers import TINY_DATA, TINY_OVERRIDES, compose_config
+from tests.support.helpers import TINY_DATA, TINY_OVERRIDES, compose_config
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     counts = json.loads(counts_file.read_text())
     tr = terminalreporter
-    tr.section("fuzz counts (tests/test_fuzz.py)")
+    tr.section("fuzz counts (tests/safety/test_fuzz.py)")
     tr.write_line(f"{'reader':<18}{'inputs':>8}{'ok':>6}{'error':>7}{'(of ok) skip':>14}")
     for reader, c in sorted(counts.items()):
         tried = c.get("ok", 0) + c.get("error", 0)

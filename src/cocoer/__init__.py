@@ -1,14 +1,20 @@
 """CocoER: multi-level emotion recognition by competition and coordination (CVPR 2025).
 
-The package layout follows the method (``docs/method.md``):
+The packages follow the data flow (``docs/architecture.md``):
 
 - :mod:`cocoer.data` reads EMOTIC / CAER-S (and writes small datasets in their layouts);
+  :mod:`cocoer.detect` finds persons and faces in photos;
 - :mod:`cocoer.models` holds the backbones, the hierarchical feature extraction (HFE),
-  the vocabulary-informed (V-I) alignment and the heads;
-- :mod:`cocoer.workspace` holds the batched competition / coordination process and
-  its simplex QP solvers;
-- :mod:`cocoer.losses` the training objective L_emo;
-- :mod:`cocoer.lit_module` the LightningModule, :mod:`cocoer.cli` the entry points.
+  the vocabulary-informed (V-I) alignment and the heads; :mod:`cocoer.workspace` the
+  batched competition / coordination process, its level losses and simplex QP solvers;
+- :mod:`cocoer.training` the LightningModule, L_emo, epoch statistics and calibration;
+  :mod:`cocoer.callbacks` and :mod:`cocoer.runs` the runs around it; :mod:`cocoer.train`
+  the entry point;
+- :mod:`cocoer.checkpoint` reads model files safely; :mod:`cocoer.export`,
+  :mod:`cocoer.hub` and :mod:`cocoer.convert` write and convert them;
+- :mod:`cocoer.infer`, :mod:`cocoer.interpret` and :mod:`cocoer.demo` use a trained model;
+- :mod:`cocoer.configs` the Hydra schema; :mod:`cocoer.cli` the console scripts;
+  :mod:`cocoer.errors`, :mod:`cocoer.constants` and :mod:`cocoer.utils` the basics.
 """
 
 from __future__ import annotations

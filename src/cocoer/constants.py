@@ -28,3 +28,10 @@ VAD_RANGE: tuple[float, float] = (1.0, 10.0)
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: The authors' demo thresholds (their inference script; docs/method.md section 7).
+DEMO_FINAL = 0.26
+DEMO_LEVEL = 0.6
+DEMO_VI = 0.6
+#: Level threshold in ``calibrated`` mode (level heads have no calibrated thresholds).
+UNCALIBRATED_LEVEL = 0.5

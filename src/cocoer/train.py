@@ -18,17 +18,17 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from cocoer.checkpoint import load_cocoer_checkpoint
-from cocoer.checkpoint_io import AtomicCheckpointIO
+from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 from cocoer.configs import validate_config
 from cocoer.constants import LEVELS
 from cocoer.errors import ConfigError
 from cocoer.runs.jobs import is_rank_zero
 from cocoer.runs.run_dir import check_resume_fits
 from cocoer.runs.wandb_run import attach_wandb_run
+from cocoer.training.checkpoint_io import AtomicCheckpointIO
+from cocoer.training.vad_metrics import vad_baseline, vad_lines
 from cocoer.utils.files import atomic_write_text
 from cocoer.utils.provenance import git_state, run_config, write_provenance
-from cocoer.vad_metrics import vad_baseline, vad_lines
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def output_dir(cfg: DictConfig) -> Path:
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     """``ckpt_path: auto`` -> this run directory's ``checkpoints/last.ckpt`` if it exists;
-    a given path is checked with :func:`cocoer.checkpoint.load_cocoer_checkpoint`."""
+    a given path is checked with :func:`cocoer.checkpoint.safe_load.load_cocoer_checkpoint`."""
     ckpt = cfg.get("ckpt_path")
     if ckpt == "auto":
         last = output_dir(cfg) / "checkpoints" / "last.ckpt"
@@ -193,7 +193,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path`` on ``cfg.split`` with the model config the checkpoint holds."""
-    from cocoer.lit_module import CocoERLitModule
+    from cocoer.training.module import CocoERLitModule
 
     if not cfg.get("ckpt_path"):
         raise ValueError("cocoer-eval needs ckpt_path=PATH")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from tests.helpers import TINY_OVERRIDES
+from tests.support.helpers import TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[2]
 

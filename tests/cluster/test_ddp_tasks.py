@@ -30,7 +30,7 @@ from tests.cluster.sweeps import (
     sweep_env,
     write_experiment,
 )
-from tests.helpers import TINY_DATA
+from tests.support.helpers import TINY_DATA
 
 pytestmark = pytest.mark.cluster
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cocoer.checkpoint import load_cocoer_checkpoint
+from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 from cocoer.runs.wandb_run import ID_FILE
 from tests.cluster.sweeps import (
     final_fields,

@@ -2,7 +2,7 @@
 
 Both are off by default and switched in the config (``callbacks.speed``, conf/callbacks/
 speed.yaml), e.g. ``cocoer-train callbacks.speed.compile=true callbacks.speed.channels_last=true``.
-They change how the model runs, not what it computes: tests/test_compile.py checks the
+They change how the model runs, not what it computes: tests/training/test_compile.py checks the
 outputs and the gradients of both against eager, contiguous execution (stated tolerance there).
 
 - ``channels_last``: the model's 4-D weights are stored NHWC (``Module.to(memory_format=...)``);

@@ -7,7 +7,7 @@
 numbers) or ``authors_demo`` (model=cocoer_authors_demo: the authors' inference.py without
 its random dropout and colour jitter). ``--set KEY=VALUE`` overrides the composed config
 (Hydra syntax, e.g. ``--set model.net.hfe.backbone=resnet18``). Every input file is read
-without unpickling code (:mod:`cocoer.weight_files`); ``--clip-weights`` takes OpenAI's
+without unpickling code (:mod:`cocoer.checkpoint.weight_files`); ``--clip-weights`` takes OpenAI's
 ``RN50.pt`` (TorchScript archive) or a plain / safetensors state dict of OpenAI's or
 open_clip's layout. The report (mapped, unused with reasons, unexplained) is printed and
 stored in the checkpoint (``cocoer_conversion``); with ``--report FILE`` also as JSON. The
@@ -60,8 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     """Convert, print the report, write the checkpoint; the exit status."""
-    from cocoer.convert import convert_authors, save_converted_checkpoint
-    from cocoer.weight_files import WeightFileError
+    from cocoer.checkpoint.weight_files import WeightFileError
+    from cocoer.convert.authors import convert_authors, save_converted_checkpoint
 
     for name, path in (
         ("authors' checkpoint", args.authors_ckpt),

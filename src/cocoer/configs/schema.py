@@ -17,8 +17,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cocoer.constants import LEVELS
 from cocoer.errors import ConfigError, config_error_line
-from cocoer.lit_module import STAGES, THRESHOLD_RULES
-from cocoer.losses import LOSS_KINDS, LossWeights
 from cocoer.models.backbones import BACKBONES
 from cocoer.models.cocoer import CocoERConfig
 from cocoer.models.heads import FUSION_STYLES, INPUT_ACTIVATIONS, MAPPINGS
@@ -32,9 +30,12 @@ from cocoer.models.hfe import (
     POS_SAMPLINGS,
 )
 from cocoer.models.norms import BACKBONE_NORMS
+from cocoer.models.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS
 from cocoer.models.vi import CLIP_INPUTS, CLIP_PRECISIONS, VI_FEATURES, VI_INPUT_ACTIVATIONS
-from cocoer.preprocess import BOX_ROUNDINGS, CHANNEL_ORDERS
+from cocoer.training.losses import LossWeights
+from cocoer.training.module import STAGES, THRESHOLD_RULES
 from cocoer.workspace import INNER_PARAMS, QP_METHODS, SAMPLE_WEIGHTS, TIE_BREAKS, UPDATE_TYPES
+from cocoer.workspace.level_losses import LOSS_KINDS
 
 # The model's options live next to the modules they configure (one place per option);
 # ``model.net`` of the schema is the model's own config dataclass.
@@ -62,7 +63,7 @@ class SchedulerConfig:
 
 @dataclass
 class ModelConfig:
-    _target_: str = "cocoer.lit_module.CocoERLitModule"
+    _target_: str = "cocoer.training.module.CocoERLitModule"
     _recursive_: bool = False
     net: CocoERConfig = field(default_factory=CocoERConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -19,7 +19,7 @@ is written to a scratch folder and renamed into place (an interrupted write leav
 Batches are read with one fancy index per array (``__getitems__``) and augmented on tensors
 (:mod:`cocoer.data.tensor_augment`), so the loader does no decoding and no PIL work.
 
-Differences from today's path (measured in ``tests/test_fast_windows.py``): without
+Differences from today's path (measured in ``tests/data/test_fast_windows.py``): without
 augmentation, none (same bytes, same boxes). With the random context crop, the context is
 resized from the stored M x M image rather than from the full image (two resamplings: stated
 tolerance there), and a head box that leaves the crop keeps its full window (today's path clips

@@ -16,7 +16,7 @@ from PIL import Image
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
 from cocoer.data.image_io import to_rgb
 from cocoer.data.records import BBox
-from cocoer.preprocess import PreprocessConfig, authors_crop_boxes, authors_model_box
+from cocoer.models.preprocess import PreprocessConfig, authors_crop_boxes, authors_model_box
 
 MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(3, 1, 1)
 STD = np.asarray(IMAGENET_STD, dtype=np.float32).reshape(3, 1, 1)
@@ -101,7 +101,7 @@ def raw_windows_array(
     preprocess: PreprocessConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """Un-normalised inference windows with the model's preprocessing choices applied
-    (:mod:`cocoer.preprocess`: channel order, box rounding); see
+    (:mod:`cocoer.models.preprocess`: channel order, box rounding); see
     :func:`cocoer.data.windows.make_windows`."""
     pre = preprocess or PreprocessConfig()
     model_boxes = None

@@ -17,7 +17,7 @@ from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
 from cocoer.data.image_io import DEFAULT_MAX_PIXELS, load_image, probe_image, to_rgb
 from cocoer.data.records import BBox
 from cocoer.data.window_arrays import crop_windows_array, raw_windows_array
-from cocoer.preprocess import PreprocessConfig
+from cocoer.models.preprocess import PreprocessConfig
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -77,7 +77,7 @@ def make_windows(
         body_box, head_box: pixel boxes in ``image``; clipped to the image, a degenerate box
             gets at least 1 px.
         image_size: S, the side of every window.
-        preprocess: the model's preprocessing choices (:mod:`cocoer.preprocess`;
+        preprocess: the model's preprocessing choices (:mod:`cocoer.models.preprocess`;
             default: RGB, float boxes).
 
     Returns:

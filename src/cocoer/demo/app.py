@@ -23,7 +23,7 @@ from cocoer.demo.analysis import TABLE_HEADERS, DemoAnalyser, DemoOutput, DemoRe
 from cocoer.demo.boxes import add_corner
 from cocoer.demo.config import ServeConfig
 from cocoer.detect import BACKENDS
-from cocoer.thresholds import THRESHOLD_MODES
+from cocoer.infer.thresholds import THRESHOLD_MODES
 
 log = logging.getLogger(__name__)
 

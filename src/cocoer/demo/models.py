@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cocoer.errors import CocoerError
-from cocoer.thresholds import parse_threshold_spec
+from cocoer.infer.thresholds import parse_threshold_spec
 
 if TYPE_CHECKING:
     from cocoer.infer.engine import Engine

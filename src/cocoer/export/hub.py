@@ -5,7 +5,7 @@
 
 The source is a training checkpoint, a converted authors' checkpoint (``cocoer-convert``) or
 a safetensors export, read without running code from it
-(:func:`cocoer.checkpoint.load_model_file`). The folder holds ``model.safetensors`` (the
+(:func:`cocoer.checkpoint.safe_load.load_model_file`). The folder holds ``model.safetensors`` (the
 net's state dict, CLIP's weights included), ``config.json``
 (:func:`cocoer.hub.config.build_hub_config`: no local path, nothing executable) and
 ``README.md`` (:func:`cocoer.export.model_card.render_card`, with the run's test metrics when
@@ -62,7 +62,7 @@ def read_source(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """``(hyper_parameters, state_dict, source)`` of a checkpoint, a converted checkpoint or
     a safetensors export; ``source`` = ``{"kind", "file"}``."""
-    from cocoer.checkpoint import is_export, load_cocoer_checkpoint, load_model_file
+    from cocoer.checkpoint.safe_load import is_export, load_cocoer_checkpoint, load_model_file
 
     path = Path(path)
     if is_export(path):

@@ -1,8 +1,8 @@
 """Rebuild a CocoER from a checkpoint file without unpickling anything.
 
 The exporters and the inference engine get the model through
-:meth:`cocoer.lit_module.CocoERLitModule.from_file`, the one place a model is rebuilt from a
-file: :func:`cocoer.checkpoint.load_model_file` reads it (nothing unpickled, the stored
+:meth:`cocoer.training.module.CocoERLitModule.from_file`, the one place a model is rebuilt from a
+file: :func:`cocoer.checkpoint.safe_load.load_model_file` reads it (nothing unpickled, the stored
 config literal and within bounds) and makes the config portable (no local weight file is
 opened, nothing downloaded: the state dict holds every weight, CLIP's included).
 """
@@ -27,7 +27,7 @@ def load_checkpoint_weights_only(
         cocoer.errors.CheckpointError (a ValueError): missing, unsafe, corrupt or not a
             CocoER checkpoint (the message names the file and the reason).
     """
-    from cocoer.lit_module import CocoERLitModule
+    from cocoer.training.module import CocoERLitModule
 
     module = CocoERLitModule.from_file(Path(path))
     net_cfg = dict(module.hparams["net"])

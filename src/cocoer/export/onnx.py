@@ -30,12 +30,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD, LEVELS
+from cocoer.constants import (
+    DEMO_FINAL,
+    DEMO_LEVEL,
+    DEMO_VI,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LEVELS,
+    UNCALIBRATED_LEVEL,
+)
 from cocoer.export import DEFAULT_OPSET
 from cocoer.export.loading import load_checkpoint_weights_only
 from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import LevelMappings
-from cocoer.thresholds import DEMO_FINAL, DEMO_LEVEL, DEMO_VI, UNCALIBRATED_LEVEL
 
 #: Layout version of the metadata written below.
 METADATA_VERSION = 1
@@ -140,7 +147,7 @@ def build_metadata(
         "cocoer.class_names": list(net.class_names),
         "cocoer.multi_label": bool(net.multi_label),
         "cocoer.levels": list(LEVELS),
-        "cocoer.thresholds": {
+        "cocoer.infer.thresholds": {
             "calibrated": [float(v) for v in thresholds.tolist()],
             "uncalibrated_level": UNCALIBRATED_LEVEL,
             "demo": {"final": DEMO_FINAL, "level": DEMO_LEVEL, "vi": DEMO_VI},

@@ -5,7 +5,7 @@
 ``--out`` a folder: ``<out>/model.safetensors`` and ``<out>/config.json``; a file ending in
 ``.safetensors``: that file and the JSON next to it (same stem, ``.json``). The JSON is
 also stored in the safetensors header (metadata ``cocoer_config``), so the weights file
-alone is enough to rebuild the model (:func:`cocoer.export_format.read_export`);
+alone is enough to rebuild the model (:func:`cocoer.checkpoint.export_format.read_export`);
 ``cocoer-infer --ckpt`` and ``cocoer-eval ckpt_path=`` accept either form.
 
 The config holds the model's hyper-parameters (``hyper_parameters``, with the net config),
@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
+from cocoer.checkpoint.export_format import FORMAT, META_KEY, VERSION, read_export
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
-from cocoer.export_format import FORMAT, META_KEY, VERSION, read_export
 
 __all__ = ["FORMAT", "META_KEY", "VERSION", "export_config", "export_paths", "read_export"]
 
@@ -82,7 +82,7 @@ def write_export(
     """
     from safetensors.torch import save_file
 
-    from cocoer.checkpoint import load_model_file
+    from cocoer.checkpoint.safe_load import load_model_file
     from cocoer.utils.files import apply_umask_mode, atomic_write_text, refuse_overwrite
 
     weights, js = export_paths(out)

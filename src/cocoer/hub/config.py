@@ -111,7 +111,7 @@ class HubConfig:
         return len(self.class_names)
 
     def lit_hparams(self) -> dict[str, Any]:
-        """The ``hyper_parameters`` of a :class:`~cocoer.lit_module.CocoERLitModule` holding
+        """The ``hyper_parameters`` of a :class:`~cocoer.training.module.CocoERLitModule` holding
         this model (``cocoer-eval``, ``cocoer-infer --ckpt`` on a hub folder)."""
         rule = self.threshold_rule if self.threshold_rule != "authors_demo" else "fixed"
         return {"net": self.net, **self.training, "threshold_rule": rule, "init_from": None}

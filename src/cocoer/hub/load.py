@@ -123,7 +123,7 @@ def read_hub_folder(folder: str | os.PathLike[str]) -> tuple[HubConfig, dict[str
 def read_hub_as_checkpoint(
     folder: str | os.PathLike[str],
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(hyper_parameters, state_dict)`` as a :class:`~cocoer.lit_module.CocoERLitModule`
+    """``(hyper_parameters, state_dict)`` as a :class:`~cocoer.training.module.CocoERLitModule`
     checkpoint holds them (``net.*`` weights and the ``thresholds`` buffer)."""
     cfg, state = read_hub_folder(folder)
     full = {f"net.{k}": v for k, v in state.items()}

@@ -20,9 +20,9 @@ _LAZY: dict[str, str] = {
     "ImageResult": "cocoer.infer.results",
     "LabelScore": "cocoer.infer.results",
     "PersonResult": "cocoer.infer.results",
-    "ThresholdPolicy": "cocoer.thresholds",
-    "build_policy": "cocoer.thresholds",
-    "parse_threshold_spec": "cocoer.thresholds",
+    "ThresholdPolicy": "cocoer.infer.thresholds",
+    "build_policy": "cocoer.infer.thresholds",
+    "parse_threshold_spec": "cocoer.infer.thresholds",
 }
 
 __all__ = sorted(_LAZY)

@@ -17,7 +17,7 @@ from scipy.special import expit, softmax
 from cocoer.constants import LEVELS, VAD_NAMES
 from cocoer.detect.types import PersonDetection
 from cocoer.infer.results import HeadPrediction, LabelScore, PersonResult
-from cocoer.thresholds import ThresholdPolicy
+from cocoer.infer.thresholds import ThresholdPolicy
 
 #: Model outputs the records are made of.
 OUTPUT_KEYS = ("logits_G", "logits_t", "y_t", "logits_levels", "f", "order")

@@ -27,7 +27,7 @@ from cocoer.detect import (
 )
 from cocoer.infer.decisions import person_results
 from cocoer.infer.results import ImageResult, PersonResult
-from cocoer.thresholds import ThresholdPolicy, build_policy
+from cocoer.infer.thresholds import ThresholdPolicy, build_policy
 
 ImageInput = str | os.PathLike[str] | Image.Image | np.ndarray
 
@@ -51,7 +51,7 @@ class Engine:
     Args:
         calibrated_thresholds: [k] per-class thresholds stored with the model.
         multi_label: the model's task type (for the threshold policy).
-        thresholds: ``calibrated`` | ``demo`` | a float (see :mod:`cocoer.thresholds`).
+        thresholds: ``calibrated`` | ``demo`` | a float (see :mod:`cocoer.infer.thresholds`).
         detector: ``auto`` | ``insightface`` | ``opencv`` (built on first use).
         insightface_models: folder of the InsightFace ONNX files.
         batch_size: persons per forward pass.

@@ -22,7 +22,7 @@ from cocoer.detect import PersonDetection
 from cocoer.errors import CheckpointError
 from cocoer.infer.decisions import OUTPUT_KEYS
 from cocoer.infer.engine import Engine
-from cocoer.preprocess import PreprocessConfig
+from cocoer.models.preprocess import PreprocessConfig
 from cocoer.utils.bounds import check_class_names, check_literal, check_number
 from cocoer.utils.files import loads_json
 
@@ -84,7 +84,7 @@ def check_metadata(meta: dict[str, Any], where: str) -> None:
     if not isinstance(pre, dict) or "image_size" not in pre:
         raise CheckpointError(where, "metadata cocoer.preprocessing has no image_size")
     check_number(where, "hfe.image_size", pre["image_size"])
-    thr = meta.get("cocoer.thresholds", {})
+    thr = meta.get("cocoer.infer.thresholds", {})
     cal = thr.get("calibrated") if isinstance(thr, dict) else None
     if not isinstance(thr, dict) or not (
         cal is None
@@ -94,7 +94,9 @@ def check_metadata(meta: dict[str, Any], where: str) -> None:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in cal)
         )
     ):
-        raise CheckpointError(where, f"metadata cocoer.thresholds is not {len(names)} numbers")
+        raise CheckpointError(
+            where, f"metadata cocoer.infer.thresholds is not {len(names)} numbers"
+        )
 
 
 def create_session(path: Path, providers: list[Any], threads: int | None = None) -> Any:
@@ -148,7 +150,7 @@ class OnnxPredictor(Engine):
         self.preprocess = PreprocessConfig.from_any(
             {k: str(pre[k]).lower() for k in ("channel_order", "box_rounding") if k in pre}
         )
-        calibrated = (self.meta.get("cocoer.thresholds") or {}).get("calibrated")
+        calibrated = (self.meta.get("cocoer.infer.thresholds") or {}).get("calibrated")
         if calibrated is None or len(calibrated) != len(self._names):
             calibrated = [0.5] * len(self._names)
         super().__init__(

@@ -78,7 +78,7 @@ class Predictor(Engine):
     Args:
         net: the model (moved to ``device`` and set to eval mode).
         calibrated_thresholds: [k] per-class thresholds stored in the checkpoint.
-        thresholds: ``calibrated`` | ``demo`` | a float (see :mod:`cocoer.thresholds`).
+        thresholds: ``calibrated`` | ``demo`` | a float (see :mod:`cocoer.infer.thresholds`).
         detector: ``auto`` | ``insightface`` | ``opencv`` (built on first use).
         insightface_models: folder of the InsightFace ONNX files.
         batch_size: persons per forward pass.

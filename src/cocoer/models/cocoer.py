@@ -10,13 +10,13 @@ from omegaconf import MISSING
 from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
-from cocoer.losses import LevelLoss
 from cocoer.models.heads import FusionHead, GenericLevelMappings, LevelMappings
 from cocoer.models.hfe import HFE, HFEConfig
+from cocoer.models.preprocess import PreprocessConfig
 from cocoer.models.vad import VADConfig, VADHead
 from cocoer.models.vi import VIConfig, VIModule
-from cocoer.preprocess import PreprocessConfig
 from cocoer.workspace import Workspace, WorkspaceConfig
+from cocoer.workspace.level_losses import LevelLoss
 
 
 def default_class_names(num_classes: int) -> tuple[str, ...]:
@@ -58,7 +58,7 @@ class CocoERConfig:
     GELU and two more LayerNorms, F2/F3, see :class:`FusionHead`); box_quantization ``none``
     | ``int224`` (body / head boxes rounded to integers of the S x S frame before the
     position embedding, P6); preprocess: how inference windows are made for this model
-    (channel order, box rounding: :class:`cocoer.preprocess.PreprocessConfig`, kept as
+    (channel order, box rounding: :class:`cocoer.models.preprocess.PreprocessConfig`, kept as
     ``model.preprocess`` and applied by ``cocoer-infer``, P1/P5).
 
     Build a model with :func:`cocoer.models.create_model`, which also takes a preset name

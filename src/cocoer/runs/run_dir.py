@@ -78,7 +78,7 @@ def check_resume_fits(model: Any, ckpt_path: str | os.PathLike[str]) -> None:
     Raises:
         CheckpointError: one line naming the first difference.
     """
-    from cocoer.checkpoint import load_cocoer_checkpoint
+    from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 
     state = load_cocoer_checkpoint(ckpt_path)["state_dict"]
     own = model.state_dict()

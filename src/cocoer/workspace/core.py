@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import torch
 from torch import Tensor
 
-from cocoer.losses import LevelLoss, emotic_sample_weights
+from cocoer.workspace.level_losses import LevelLoss, emotic_sample_weights
 from cocoer.workspace.qp import QP_METHODS, simplex_qp
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cocoer.losses import LevelLoss, emotic_sample_weights
+from cocoer.workspace.level_losses import LevelLoss, emotic_sample_weights
 
 
 class StackedMappings(Protocol):

@@ -1,0 +1,1 @@
+"""The data layer: dataset readers, windows, generated data, detection, prepare."""

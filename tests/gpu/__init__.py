@@ -1,0 +1,1 @@
+"""CUDA-only tests (``make test-gpu``)."""

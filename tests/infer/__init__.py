@@ -1,0 +1,1 @@
+"""Using a trained model: inference, ONNX, saliency, VLM, demo, hub folders, converter."""

@@ -1,0 +1,1 @@
+"""The method: workspace, QP, losses, models, the authors' options and the mechanism."""

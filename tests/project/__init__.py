@@ -1,0 +1,1 @@
+"""The project itself: code shape, lock, environment, metadata, notebook, CLIs."""

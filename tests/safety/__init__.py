@@ -1,0 +1,1 @@
+"""Untrusted files and outputs: safe loading, refusals, overwrite checks, fuzzing."""

@@ -1,0 +1,1 @@
+"""Shared helpers of the tests (a package: import from ``tests.support``)."""

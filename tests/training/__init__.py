@@ -1,0 +1,1 @@
+"""Training: runs, resume, DDP, numerics of the step, experiments, sweeps, W&B."""
