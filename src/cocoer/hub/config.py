@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
+from cocoer.constants import CALIBRATION_RULES, IMAGENET_MEAN, IMAGENET_STD
 from cocoer.errors import InputError
+from cocoer.utils.choices import check_choice
 
 HUB_FORMAT = "cocoer-hub"
 #: the layout version this cocoer writes and reads (a larger one is refused)
@@ -61,7 +62,7 @@ TRAINING_KEYS = (
     "stage",
 )
 #: calibration rules of the lit module, plus the authors' fixed demo value (converted models)
-THRESHOLD_RULES = ("f1", "pr_equal", "fixed", "authors_demo")
+THRESHOLD_RULES = (*CALIBRATION_RULES, "authors_demo")
 SOURCE_KINDS = ("checkpoint", "converted", "safetensors")
 #: how cocoer-infer makes the three windows of a person (cocoer.data.windows.make_windows)
 CROP_RULES = {
@@ -155,8 +156,7 @@ def build_hub_config(
     k = int(net["num_classes"])
     if len(thresholds) != k:
         raise ValueError(f"{len(thresholds)} thresholds for {k} classes")
-    if rule not in THRESHOLD_RULES:
-        raise ValueError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")
+    check_choice("threshold rule", rule, THRESHOLD_RULES)
     return {
         "format": HUB_FORMAT,
         "format_version": HUB_FORMAT_VERSION,

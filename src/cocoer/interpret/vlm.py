@@ -26,6 +26,7 @@ from PIL import Image
 
 from cocoer.constants import LEVELS
 from cocoer.infer.results import ImageResult, PersonResult
+from cocoer.utils.choices import check_choice
 
 AVOID_SENTENCE = "Please avoid potentially inconsistent recognition result from {level}."
 #: How a level is named inside :data:`AVOID_SENTENCE`.
@@ -52,8 +53,7 @@ def single_image_prompt(
     """The single-image prompt, with the avoid sentence for ``avoid_level`` appended."""
     text = f"What's the emotion in this picture. {choice_clause(class_names, multi_label)}"
     if avoid_level is not None:
-        if avoid_level not in LEVELS:
-            raise ValueError(f"unknown level {avoid_level!r}; choose one of {LEVELS}")
+        check_choice("level", avoid_level, LEVELS)
         text += " " + AVOID_SENTENCE.format(level=LEVEL_PHRASE.format(level=avoid_level))
     return text
 

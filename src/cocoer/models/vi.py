@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
+from cocoer.errors import ConfigError
+from cocoer.utils.choices import check_choice
 
 PROMPT_TEMPLATE = "This photo shows {} emotion."
 _TINY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "resources" / "clip"
@@ -103,6 +105,19 @@ class VIConfig:
     input_activation: str = "none"  # none | gelu (V6)
     clip_precision: str = "fp32"  # fp32 | fp16 (V3; CUDA only, the CPU stays fp32)
 
+    def check(self, where: str = "") -> None:
+        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + name) when
+        tau is outside (0, 1) or a choice is unknown."""
+        if not 0 < self.tau < 1:
+            raise ConfigError(f"{where}tau = {self.tau} must be in (0, 1)")
+        for name, choices in (
+            ("feature", VI_FEATURES),
+            ("clip_input", CLIP_INPUTS),
+            ("input_activation", VI_INPUT_ACTIVATIONS),
+            ("clip_precision", CLIP_PRECISIONS),
+        ):
+            check_choice(f"{where}{name}", getattr(self, name), choices)
+
 
 class VIModule(nn.Module):
     """V-I alignment: frozen CLIP + W + FFN1 + pseudo labels.
@@ -132,14 +147,7 @@ class VIModule(nn.Module):
     ) -> None:
         super().__init__()
         cfg = replace(cfg or VIConfig(), **overrides)
-        for name, value, choices in (
-            ("V-I feature", cfg.feature, VI_FEATURES),
-            ("clip_input", cfg.clip_input, CLIP_INPUTS),
-            ("vi.input_activation", cfg.input_activation, VI_INPUT_ACTIVATIONS),
-            ("clip_precision", cfg.clip_precision, CLIP_PRECISIONS),
-        ):
-            if value not in choices:
-                raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
+        cfg.check("vi.")
         import open_clip
 
         self.cfg = cfg
@@ -248,3 +256,4 @@ class VIModule(nn.Module):
         target = labels @ self.text_embeddings.to(u.dtype)  # [B, D]
         target = target / labels.sum(-1, keepdim=True).clamp_min(1.0)
         return (1.0 - F.cosine_similarity(self.W(u), target, dim=-1)).mean()
+
