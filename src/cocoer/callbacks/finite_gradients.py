@@ -22,8 +22,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from cocoer.errors import ConfigError, NonFiniteGradientError
-from cocoer.utils.choices import check_choice
+from cocoer.errors import ConfigError, NonFiniteGradientError, check_choice
 from cocoer.utils.distributed import dist_rank, dist_world_size, ranks_where
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import lightning.pytorch as L
 import torch
 from torch import nn
 
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 #: modes of ``torch.compile``
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

@@ -21,7 +21,7 @@ import numpy as np
 
 from cocoer.constants import CAER_S_CLASSES
 from cocoer.data.records import PersonRecord, SkipReport, skip_or_raise
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 _IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini"}

@@ -46,7 +46,7 @@ import numpy as np
 from cocoer.constants import EMOTIC_CATEGORIES, VAD_NAMES, VAD_RANGE
 from cocoer.data.heuristics import sanitize_box, tag_note
 from cocoer.data.records import BadSampleError, BBox, PersonRecord, SkipReport, skip_or_raise
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 SPLITS = ("train", "val", "test")
 _CAT_INDEX = {c.replace(" ", "").lower(): i for i, c in enumerate(EMOTIC_CATEGORIES)}

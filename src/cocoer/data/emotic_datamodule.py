@@ -9,7 +9,7 @@ from cocoer.constants import EMOTIC_CATEGORIES
 from cocoer.data.datamodule import PersonDataModule
 from cocoer.data.emotic import load_mat, read_emotic_csv, read_emotic_mat
 from cocoer.data.records import PersonRecord, SkipReport
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 MAT_RELPATH = "Annotations/Annotations.mat"
 

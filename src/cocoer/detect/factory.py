@@ -18,7 +18,7 @@ from cocoer.detect.insightface_backend import (
 )
 from cocoer.detect.opencv_backend import HOGPersonDetector, OpenCVFaceDetector
 from cocoer.detect.types import Detector
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 BACKENDS: tuple[str, ...] = ("auto", "insightface", "opencv")
 

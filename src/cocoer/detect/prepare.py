@@ -35,7 +35,7 @@ from cocoer.detect.boxes import box_area
 from cocoer.detect.people import HEURISTIC, detect_people, head_for_body
 from cocoer.detect.summary import PrepareSummary, SplitStats
 from cocoer.detect.types import Detector, PersonDetection
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 DATASETS: tuple[str, ...] = ("emotic", "caer_s")
 DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {

@@ -39,11 +39,11 @@ from cocoer.constants import (
     LEVELS,
     UNCALIBRATED_LEVEL,
 )
+from cocoer.errors import check_choice
 from cocoer.export import DEFAULT_OPSET
 from cocoer.export.loading import load_checkpoint_weights_only
 from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import LevelMappings
-from cocoer.utils.choices import check_choice
 
 #: Layout version of the metadata written below.
 METADATA_VERSION = 1

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoer.constants import CALIBRATION_RULES, IMAGENET_MEAN, IMAGENET_STD
-from cocoer.errors import InputError
-from cocoer.utils.choices import check_choice
+from cocoer.errors import InputError, check_choice
 
 HUB_FORMAT = "cocoer-hub"
 #: the layout version this cocoer writes and reads (a larger one is refused)

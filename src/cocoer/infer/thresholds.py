@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cocoer.constants import DEMO_FINAL, DEMO_LEVEL, DEMO_VI, HEAD_NAMES, UNCALIBRATED_LEVEL
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 THRESHOLD_MODES = ("calibrated", "demo")
 

@@ -25,8 +25,8 @@ from typing import Any
 from PIL import Image
 
 from cocoer.constants import LEVELS
+from cocoer.errors import check_choice
 from cocoer.infer.results import ImageResult, PersonResult
-from cocoer.utils.choices import check_choice
 
 AVOID_SENTENCE = "Please avoid potentially inconsistent recognition result from {level}."
 #: How a level is named inside :data:`AVOID_SENTENCE`.

@@ -22,7 +22,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 #: name -> (torchvision constructor, weights enum name, output channels)
 TORCHVISION_BACKBONES: dict[str, tuple[str, str, int]] = {

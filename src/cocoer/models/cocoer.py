@@ -10,7 +10,7 @@ from omegaconf import MISSING
 from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
-from cocoer.errors import ConfigError
+from cocoer.errors import ConfigError, check_choice
 from cocoer.models.heads import (
     FUSION_STYLES,
     INPUT_ACTIVATIONS,
@@ -23,7 +23,6 @@ from cocoer.models.hfe import BOX_QUANTIZATIONS, HFE, HFEConfig
 from cocoer.models.preprocess import PreprocessConfig
 from cocoer.models.vad import VADConfig, VADHead
 from cocoer.models.vi import VIConfig, VIModule
-from cocoer.utils.choices import check_choice
 from cocoer.workspace import Workspace, WorkspaceConfig
 from cocoer.workspace.level_losses import LOSS_KINDS, LevelLoss
 

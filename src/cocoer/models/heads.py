@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 LN_EPS = 1e-5
 INPUT_ACTIVATIONS = ("none", "gelu")

@@ -26,11 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cocoer.errors import ConfigError
+from cocoer.errors import ConfigError, check_choice
 from cocoer.models.backbones import BACKBONES, build_backbone
 from cocoer.models.norms import BACKBONE_NORMS, use_per_sample_batchnorm
 from cocoer.models.position import authors_position
-from cocoer.utils.choices import check_choice
 
 POS_SAMPLINGS = ("cocoer", "authors")
 POS_INJECTIONS = ("tokens", "qk")

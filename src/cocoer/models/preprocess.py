@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 #: (x1, y1, x2, y2) in pixels (the same alias as ``cocoer.data.records.BBox``)
 BBox = tuple[float, float, float, float]

@@ -28,8 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
-from cocoer.errors import ConfigError
-from cocoer.utils.choices import check_choice
+from cocoer.errors import ConfigError, check_choice
 
 PROMPT_TEMPLATE = "This photo shows {} emotion."
 _TINY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "resources" / "clip"

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from cocoer.constants import CALIBRATION_RULES
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 __all__ = ["CALIBRATION_RULES", "calibrate_thresholds"]
 

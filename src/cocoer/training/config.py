@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from cocoer.constants import CALIBRATION_RULES, LEVELS
-from cocoer.errors import ConfigError
+from cocoer.errors import ConfigError, check_choice
 from cocoer.training.losses import LossWeights
-from cocoer.utils.choices import check_choice
 
 #: ``main``: the whole model with L_emo; ``prealign``: only W of the V-I module, with the
 #: cosine loss to the mean text embedding of the ground-truth classes (section 3).

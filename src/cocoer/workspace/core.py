@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import torch
 from torch import Tensor
 
-from cocoer.errors import ConfigError
-from cocoer.utils.choices import check_choice
+from cocoer.errors import ConfigError, check_choice
 from cocoer.workspace.level_losses import LevelLoss, emotic_sample_weights
 from cocoer.workspace.qp import QP_METHODS, simplex_qp
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 #: Weight of a class with positives in EMOTIC's dynamic weighting: w = 1 / ln(n + 1.2).
 EMOTIC_C = 1.2

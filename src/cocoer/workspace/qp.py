@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from cocoer.utils.choices import check_choice
+from cocoer.errors import check_choice
 
 QPMethod = Literal["closed_form", "qpth", "pgd"]
 QP_METHODS: tuple[str, ...] = ("closed_form", "qpth", "pgd")
