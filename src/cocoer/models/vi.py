@@ -256,3 +256,27 @@ class VIModule(nn.Module):
         target = target / labels.sum(-1, keepdim=True).clamp_min(1.0)
         return (1.0 - F.cosine_similarity(self.W(u), target, dim=-1)).mean()
 
+    def prealign_step(self, context: Tensor, labels: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """One step of the pre-alignment stage (``model.stage=prealign``): W alone is trained
+        with :meth:`prealign_loss`; the logits of every head are 10 cos(W u, w_j) (a
+        zero-shot classifier through W).
+
+        context [B, 3, S, S], labels [B, k] -> (outputs with the keys of
+        :meth:`cocoer.models.cocoer.CocoER.forward` that the epoch statistics read:
+        ``logits_G`` / ``logits_t`` [B, k], ``logits_levels`` [B, 3, k], ``order`` [B, 3]
+        (zeros, not counted), ``y_t`` [B, k], ``f`` [B, 3] (zeros); the loss, a scalar).
+        """
+        u = self.encode_image(context)
+        loss = self.prealign_loss(u, labels)
+        U = F.normalize(self.W(u), dim=-1)
+        logits = 10.0 * U @ self.text_embeddings.to(U.dtype).T
+        B = logits.shape[0]
+        out = {
+            "logits_G": logits,
+            "logits_t": logits,
+            "logits_levels": logits.unsqueeze(1).expand(-1, 3, -1),
+            "order": logits.new_zeros(B, 3, dtype=torch.long),
+            "y_t": (logits > 0).to(logits.dtype),
+            "f": logits.new_zeros(B, 3),
+        }
+        return out, loss
