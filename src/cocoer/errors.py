@@ -97,9 +97,16 @@ def clear_error_in(exc: BaseException) -> CocoerError | None:
     return None
 
 
-def check_choice(name: str, value: Any, allowed: Collection[Any], where: str = "") -> None:
-    """Raise :class:`~cocoer.errors.ConfigError` (a ValueError) naming the option, the value
-    and the choices when ``value`` is not one of ``allowed``.
+def check_choice(
+    name: str,
+    value: Any,
+    allowed: Collection[Any],
+    where: str = "",
+    file: str | os.PathLike[str] | None = None,
+) -> None:
+    """Raise :class:`ConfigError` (a ValueError) naming the option, the value and the choices
+    when ``value`` is not one of ``allowed``; with ``file`` (a value read from that file), an
+    :class:`InputError` naming the file instead.
 
     >>> check_choice("update", "all", ("all", "eliminated"))
     >>> check_choice("update", "some", ("all", "eliminated"))
@@ -114,4 +121,7 @@ def check_choice(name: str, value: Any, allowed: Collection[Any], where: str = "
     if value not in allowed:
         prefix = f"{where}: " if where else ""
         shown = tuple(allowed) if not isinstance(allowed, tuple) else allowed
-        raise ConfigError(f"{prefix}unknown {name} {value!r}; choose one of {shown}")
+        message = f"{prefix}unknown {name} {value!r}; choose one of {shown}"
+        if file is not None:
+            raise InputError(file, message)
+        raise ConfigError(message)

@@ -303,8 +303,7 @@ def _checked(obj: dict[str, Any], where: Path) -> HubConfig:
     if not isinstance(values, list) or len(values) != len(names) or not numbers:
         raise InputError(where, f"thresholds.values must be {len(names)} numbers")
     rule = thr.get("rule", "fixed")
-    if rule not in THRESHOLD_RULES:
-        raise InputError(where, f"thresholds.rule {rule!r} is not one of {THRESHOLD_RULES}")
+    check_choice("thresholds.rule", rule, THRESHOLD_RULES, file=where)
     pre = obj.get("preprocessing", {})
     _mirror(
         where,
@@ -321,11 +320,10 @@ def _checked(obj: dict[str, Any], where: Path) -> HubConfig:
                 where, f"preprocessing.{key} {pre[key]!r}: cocoer normalises with {own}"
             )
     detector = pre.get("detector", "auto")
-    if detector not in BACKENDS:
-        raise InputError(where, f"preprocessing.detector {detector!r} is not one of {BACKENDS}")
+    check_choice("preprocessing.detector", detector, BACKENDS, file=where)
     source = obj.get("source", {})
-    if source and source.get("kind") not in SOURCE_KINDS:
-        raise InputError(where, f"source.kind {source.get('kind')!r} is not one of {SOURCE_KINDS}")
+    if source:
+        check_choice("source.kind", source.get("kind"), SOURCE_KINDS, file=where)
     return HubConfig(
         net=net,
         class_names=list(names),
