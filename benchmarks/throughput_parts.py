@@ -22,6 +22,7 @@ from cocoer.data.tensor_augment import finish_batch
 from cocoer.models.factory import model_config
 from cocoer.training.losses import emo_loss
 from cocoer.training.module import CocoERLitModule
+from cocoer.training.optim import build_optimizer
 
 #: peak dense bf16 tensor FLOP/s (vendor figures) of the devices the floor is projected on
 PEAK_BF16 = {"A100": 312e12, "H100 SXM": 989e12, "H200": 989e12}
@@ -76,7 +77,8 @@ class Step:
 
     def __init__(self, lit: CocoERLitModule, bf16: bool) -> None:
         self.lit, self.bf16 = lit.train(), bf16
-        self.opt = lit.configure_optimizers()["optimizer"]
+        trainable = (p for p in lit.parameters() if p.requires_grad)
+        self.opt, _ = build_optimizer(trainable, lit.options.optimizer, lit.options.scheduler)
         self.device = next(lit.parameters()).device
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:

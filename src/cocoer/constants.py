@@ -33,5 +33,8 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 DEMO_FINAL = 0.26
 DEMO_LEVEL = 0.6
 DEMO_VI = 0.6
+#: Rules that calibrate the per-class thresholds on the validation split
+#: (:func:`cocoer.training.calibration.calibrate_thresholds`, ``model.threshold_rule``).
+CALIBRATION_RULES: tuple[str, ...] = ("f1", "pr_equal", "fixed")
 #: Level threshold in ``calibrated`` mode (level heads have no calibrated thresholds).
 UNCALIBRATED_LEVEL = 0.5

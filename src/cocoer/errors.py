@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
+from typing import Any
 
 
 class CocoerError(Exception):
@@ -93,3 +95,33 @@ def clear_error_in(exc: BaseException) -> CocoerError | None:
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None
+
+
+def check_choice(
+    name: str,
+    value: Any,
+    allowed: Collection[Any],
+    where: str = "",
+    file: str | os.PathLike[str] | None = None,
+) -> None:
+    """Raise :class:`ConfigError` (a ValueError) naming the option, the value and the choices
+    when ``value`` is not one of ``allowed``; with ``file`` (a value read from that file), an
+    :class:`InputError` naming the file instead.
+
+    >>> check_choice("update", "all", ("all", "eliminated"))
+    >>> check_choice("update", "some", ("all", "eliminated"))
+    Traceback (most recent call last):
+    ...
+    cocoer.errors.ConfigError: unknown update 'some'; choose one of ('all', 'eliminated')
+    >>> check_choice("level", "neck", ("context",), where="model.freeze_levels")
+    Traceback (most recent call last):
+    ...
+    cocoer.errors.ConfigError: model.freeze_levels: unknown level 'neck'; choose one of ('context',)
+    """
+    if value not in allowed:
+        prefix = f"{where}: " if where else ""
+        shown = tuple(allowed) if not isinstance(allowed, tuple) else allowed
+        message = f"{prefix}unknown {name} {value!r}; choose one of {shown}"
+        if file is not None:
+            raise InputError(file, message)
+        raise ConfigError(message)

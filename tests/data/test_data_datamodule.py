@@ -138,7 +138,7 @@ def test_constructor_checks(tmp_path):
         EmoticDataModule(tmp_path, num_classes=7)
     with pytest.raises(ValueError, match="multi_label=True"):
         CaerSDataModule(tmp_path, multi_label=True)
-    with pytest.raises(ValueError, match="annotations must be"):
+    with pytest.raises(ValueError, match="unknown annotations"):
         EmoticDataModule(tmp_path, annotations="xml")
     with pytest.raises(
         FileNotFoundError, match=r"EMOTIC annotations not found: .*Annotations\.mat"

@@ -282,3 +282,50 @@ def test_known_reference_exceptions_are_still_needed():
         if not (ROOT / f).is_file() or not _outside_references(ROOT / f)
     ]
     assert not stale, f"remove from KNOWN_OUTSIDE_REFERENCES: {stale}"
+
+
+# ------------------------------------------------------------------- the LightningModule
+LIGHTNING_MODULE = SRC / PACKAGE / "training" / "module.py"
+MAX_LIGHTNING_MODULE_LINES = 300
+
+
+def _class_node(path: Path, name: str) -> ast.ClassDef:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+
+
+def test_the_lightning_module_is_small():
+    """Its jobs (epoch statistics, calibration, the finiteness guard, prediction rows, the
+    optimiser, the options) live in modules of their own."""
+    lines = len(LIGHTNING_MODULE.read_text(encoding="utf-8").splitlines())
+    assert lines < MAX_LIGHTNING_MODULE_LINES, lines
+
+
+def test_no_default_of_the_training_options_is_restated():
+    """The defaults live in ``training/config.py`` (TrainingOptions): the LightningModule's
+    arguments default to None, and it reads no option with a fallback (``.get(key, value)``)."""
+    cls = _class_node(LIGHTNING_MODULE, "CocoERLitModule")
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    defaults = [*init.args.defaults, *(d for d in init.args.kw_defaults if d is not None)]
+    restated = [
+        ast.unparse(d) for d in defaults if not (isinstance(d, ast.Constant) and d.value is None)
+    ]
+    assert not restated, f"CocoERLitModule.__init__ restates defaults: {restated}"
+    fallbacks = [
+        ast.unparse(n)
+        for n in ast.walk(cls)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == "get"
+        and len(n.args) == 2
+    ]
+    assert not fallbacks, f"options read with a fallback default: {fallbacks}"
+
+
+def test_the_schema_takes_the_options_from_the_training_config():
+    """``ModelConfig`` of the Hydra schema extends TrainingOptions and adds only the target
+    and the model's own config: no option field written a second time."""
+    schema = _class_node(SRC / PACKAGE / "configs" / "schema.py", "ModelConfig")
+    assert [ast.unparse(b) for b in schema.bases] == ["TrainingOptions"]
+    own = {n.target.id for n in schema.body if isinstance(n, ast.AnnAssign)}  # type: ignore[union-attr]
+    assert own == {"_target_", "_recursive_", "net"}, own

@@ -129,7 +129,7 @@ CONFIG_CASES: dict[str, tuple[Edit, str]] = {
         _set("thresholds", "values", value=[0.5]),
         "thresholds.values must be 26 numbers",
     ),
-    "rule": (_set("thresholds", "rule", value="magic"), "thresholds.rule 'magic' is not one of"),
+    "rule": (_set("thresholds", "rule", value="magic"), "unknown thresholds.rule 'magic'"),
     "normalisation": (
         _set("preprocessing", "mean", value=[0, 0, 0]),
         "preprocessing.mean [0, 0, 0]",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,18 +12,17 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from cocoer.errors import CocoerError, NonFiniteLossError, clear_error_in
-from cocoer.training.module import CocoERLitModule
+from cocoer.training.finite_loss import check_finite_loss
 from cocoer.utils.distributed import ranks_where
 
 NAN = float("nan")
 
 
 def _check(terms: dict[str, torch.Tensor]) -> str | None:
-    """``CocoERLitModule._check_finite`` on a stand-in holding what it reads; the error
-    message, or None when the step may go on."""
-    module = SimpleNamespace(device=torch.device("cpu"), global_step=7, current_epoch=1)
+    """The finiteness guard at step 7 of epoch 1; the error message, or None when the step
+    may go on."""
     try:
-        CocoERLitModule._check_finite(module, terms)  # type: ignore[arg-type]
+        check_finite_loss(terms, torch.device("cpu"), step=7, epoch=1)
     except NonFiniteLossError as exc:
         return str(exc)
     return None

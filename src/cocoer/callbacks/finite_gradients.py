@@ -22,7 +22,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from cocoer.errors import ConfigError, NonFiniteGradientError
+from cocoer.errors import ConfigError, NonFiniteGradientError, check_choice
 from cocoer.utils.distributed import dist_rank, dist_world_size, ranks_where
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,9 @@ class FiniteGradients(L.Callback):
     """
 
     def __init__(self, action: str = "stop", max_skips_in_row: int = 10) -> None:
-        if action not in GRADIENT_ACTIONS:
-            raise ConfigError(
-                f"invalid config: callbacks.finite_gradients.action = {action!r}; "
-                f"choose one of {GRADIENT_ACTIONS}"
-            )
+        check_choice(
+            "callbacks.finite_gradients.action", action, GRADIENT_ACTIONS, where="invalid config"
+        )
         if max_skips_in_row < 1:
             raise ConfigError(
                 "invalid config: callbacks.finite_gradients.max_skips_in_row must be >= 1"

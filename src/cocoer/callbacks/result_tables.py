@@ -3,6 +3,11 @@ sample predictions with their exclusion sequence.
 
 They are written as CSV and JSON under ``out_dir`` (for everyone) and logged to every
 Weights & Biases logger of the trainer (tables plus a bar chart of the per-class AP).
+
+The callback reads what the LightningModule's ``test_step`` returns (``on_test_batch_end``'s
+``outputs``: the batch's final ``scores`` [B, k], ``labels`` [B, k], ``prediction_rows``,
+``class_names`` and ``multi_label``) and the metrics the test logged; it reads no attribute of
+the module.
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from torch import Tensor
+from torchmetrics.classification import MultilabelAveragePrecision
 
 from cocoer.constants import LEVELS
 from cocoer.runs.paper import FIRST_EXCLUDED as PAPER_FIRST_EXCLUDED
@@ -34,12 +43,9 @@ def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def per_class_ap_rows(pl_module: L.LightningModule) -> list[dict[str, Any]]:
-    """One row per class: name and test AP (%) of the final prediction (multi-label only)."""
-    if not getattr(pl_module, "multi_label", True):
-        return []
-    ap = getattr(pl_module, "_per_class_ap", None)
-    names = list(getattr(pl_module.net, "class_names", None) or [])
+def per_class_ap_rows(ap: Tensor | None, names: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per class: name and test AP (%) of the final prediction, from ``ap`` [k]
+    (fractions, nan for a class without positives); none without AP or names."""
     if ap is None or not names or len(names) != len(ap):
         return []
     return [
@@ -79,22 +85,58 @@ class ResultTables(L.Callback):
         self.out_dir = out_dir
         self.dataset = dataset
         self.tables: dict[str, list[dict[str, Any]]] = {}
+        self._ap: MultilabelAveragePrecision | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._names: list[str] = []
+        self._multi_label = True
 
-    def _dataset(self, pl_module: L.LightningModule) -> str:
-        if self.dataset:
-            return self.dataset
-        return "EMOTIC" if getattr(pl_module, "multi_label", True) else "CAER-S"
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._ap, self._rows, self._names, self._multi_label = None, [], [], True
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Collect the prediction rows and the final scores of the batch (``outputs``)."""
+        if not isinstance(outputs, Mapping):
+            return
+        self._rows.extend(outputs.get("prediction_rows", []))
+        self._names = list(outputs.get("class_names", self._names))
+        self._multi_label = bool(outputs.get("multi_label", self._multi_label))
+        scores, labels = outputs.get("scores"), outputs.get("labels")
+        if scores is None or labels is None or not self._multi_label:
+            return
+        if self._ap is None:
+            k = int(scores.shape[-1])
+            self._ap = MultilabelAveragePrecision(num_labels=k, average=None).to(scores.device)
+        self._ap.update(scores.detach(), labels.long())
+
+    def _per_class_ap(self) -> Tensor | None:
+        """AP [k] of the final prediction over the test split (every rank takes part: the
+        metric's states are gathered over DDP ranks); None for single-label data."""
+        if self._ap is None:
+            return None
+        with warnings.catch_warnings():  # classes without positives: nan, reported as None
+            warnings.filterwarnings("ignore", message="No positive samples found")
+            return self._ap.compute().detach().cpu()
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ap = self._per_class_ap()
         if not trainer.is_global_zero:
             return
         metrics = {
             k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", None)
         }
+        dataset = self.dataset or ("EMOTIC" if self._multi_label else "CAER-S")
         self.tables = {
-            "per_class_ap": per_class_ap_rows(pl_module),
-            "first_excluded": first_excluded_rows(metrics, self._dataset(pl_module)),
-            "predictions": list(getattr(pl_module, "prediction_rows", []) or []),
+            "per_class_ap": per_class_ap_rows(ap, self._names),
+            "first_excluded": first_excluded_rows(metrics, dataset),
+            "predictions": list(self._rows),
         }
         out = Path(self.out_dir or Path(trainer.default_root_dir) / "tables")
         for name, rows in self.tables.items():

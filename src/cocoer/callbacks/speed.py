@@ -25,6 +25,8 @@ import lightning.pytorch as L
 import torch
 from torch import nn
 
+from cocoer.errors import check_choice
+
 #: modes of ``torch.compile``
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -44,11 +46,7 @@ class SpeedConfig:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        if self.compile_mode not in COMPILE_MODES:
-            raise ValueError(
-                f"callbacks.speed.compile_mode = {self.compile_mode!r}; choose one of "
-                f"{COMPILE_MODES}"
-            )
+        check_choice("callbacks.speed.compile_mode", self.compile_mode, COMPILE_MODES)
 
 
 def apply_speed_options(net: nn.Module, cfg: SpeedConfig) -> nn.Module:

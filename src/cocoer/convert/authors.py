@@ -415,19 +415,15 @@ def _refresh_text_embeddings(
 
 def lit_hyperparameters(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The ``hyper_parameters`` a :class:`CocoERLitModule` built from ``model_cfg`` saves
-    (every argument of its constructor, defaults filled in), as plain containers."""
-    import inspect
-
-    from cocoer.training.module import CocoERLitModule
+    (``net`` and every option of :class:`~cocoer.training.config.TrainingOptions`, defaults
+    filled in from that dataclass), as plain containers."""
+    from cocoer.training.config import training_hparams
 
     conf = _plain(model_cfg)
     if "net" not in conf:
         conf = {"net": conf}
-    conf["net"], conf["init_from"] = offline_net_config(conf["net"]), None
-    params = inspect.signature(CocoERLitModule.__init__).parameters
-    hp = {n: conf.get(n, p.default) for n, p in params.items() if n != "self"}
-    hp.update({k: hp[k] or {} for k in ("loss", "optimizer", "scheduler")})
-    hp["freeze_levels"] = list(hp["freeze_levels"] or [])
+    hp = {"net": offline_net_config(conf["net"]), **training_hparams(conf)}
+    hp["init_from"] = None
     return _plain(hp)
 
 

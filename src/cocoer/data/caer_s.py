@@ -21,6 +21,7 @@ import numpy as np
 
 from cocoer.constants import CAER_S_CLASSES
 from cocoer.data.records import PersonRecord, SkipReport, skip_or_raise
+from cocoer.errors import check_choice
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 _IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -70,8 +71,7 @@ def list_caer_s(
     Raises:
         FileNotFoundError: the split folder does not exist (naming it).
     """
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be train/val/test, got {split!r}")
+    check_choice("split", split, ("train", "val", "test"))
     base = resolve_caer_s_root(root)
     folder = base / ("test" if split == "test" else "train")
     if not folder.is_dir():

@@ -46,6 +46,7 @@ import numpy as np
 from cocoer.constants import EMOTIC_CATEGORIES, VAD_NAMES, VAD_RANGE
 from cocoer.data.heuristics import sanitize_box, tag_note
 from cocoer.data.records import BadSampleError, BBox, PersonRecord, SkipReport, skip_or_raise
+from cocoer.errors import check_choice
 
 SPLITS = ("train", "val", "test")
 _CAT_INDEX = {c.replace(" ", "").lower(): i for i, c in enumerate(EMOTIC_CATEGORIES)}
@@ -324,8 +325,7 @@ def read_emotic_mat(
     Raises:
         ValueError: unreadable/corrupt file or missing split (naming the file).
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice("split", split, SPLITS)
     data = mat if mat is not None else load_mat(mat_path)
     if split not in data:
         present = sorted(k for k in data if not k.startswith("__"))

@@ -9,6 +9,7 @@ from cocoer.constants import EMOTIC_CATEGORIES
 from cocoer.data.datamodule import PersonDataModule
 from cocoer.data.emotic import load_mat, read_emotic_csv, read_emotic_mat
 from cocoer.data.records import PersonRecord, SkipReport
+from cocoer.errors import check_choice
 
 MAT_RELPATH = "Annotations/Annotations.mat"
 
@@ -32,8 +33,7 @@ class EmoticDataModule(PersonDataModule):
         self, root: str | Path, annotations: str = "mat", csv_dir: str = "emotic_pre", **kwargs: Any
     ) -> None:
         super().__init__(root, **kwargs)
-        if annotations not in ("mat", "csv"):
-            raise ValueError(f"annotations must be 'mat' or 'csv', got {annotations!r}")
+        check_choice("annotations", annotations, ("mat", "csv"))
         self.annotations = annotations
         self.csv_dir = csv_dir
         self._mat: dict[str, Any] | None = None

@@ -18,6 +18,7 @@ from cocoer.detect.insightface_backend import (
 )
 from cocoer.detect.opencv_backend import HOGPersonDetector, OpenCVFaceDetector
 from cocoer.detect.types import Detector
+from cocoer.errors import check_choice
 
 BACKENDS: tuple[str, ...] = ("auto", "insightface", "opencv")
 
@@ -25,8 +26,7 @@ PathLike = str | os.PathLike[str]
 
 
 def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
+    check_choice("detector backend", backend, BACKENDS)
 
 
 def insightface_available(

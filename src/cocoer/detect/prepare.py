@@ -35,6 +35,7 @@ from cocoer.detect.boxes import box_area
 from cocoer.detect.people import HEURISTIC, detect_people, head_for_body
 from cocoer.detect.summary import PrepareSummary, SplitStats
 from cocoer.detect.types import Detector, PersonDetection
+from cocoer.errors import check_choice
 
 DATASETS: tuple[str, ...] = ("emotic", "caer_s")
 DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
@@ -191,10 +192,8 @@ def _checked_args(
 ) -> tuple[Path, tuple[str, ...]]:
     """The root as a Path and the splits to prepare; ValueError / FileNotFoundError naming
     the unknown dataset, annotation format, split or the missing root."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-    if annotations not in ANNOTATION_FORMATS:
-        raise ValueError(f"unknown annotation format {annotations!r}; choose {ANNOTATION_FORMATS}")
+    check_choice("dataset", dataset, DATASETS)
+    check_choice("annotation format", annotations, ANNOTATION_FORMATS)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: dataset root is not a directory")

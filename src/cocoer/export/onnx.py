@@ -39,6 +39,7 @@ from cocoer.constants import (
     LEVELS,
     UNCALIBRATED_LEVEL,
 )
+from cocoer.errors import check_choice
 from cocoer.export import DEFAULT_OPSET
 from cocoer.export.loading import load_checkpoint_weights_only
 from cocoer.models.cocoer import CocoER
@@ -290,8 +291,8 @@ def export_net(
     source: str = "",
 ) -> ExportReport:
     """Export an in-memory model (see :func:`export_onnx`)."""
-    if quantize is not None and quantize not in QUANTIZE_KINDS:
-        raise ValueError(f"unknown quantisation {quantize!r}; choose one of {QUANTIZE_KINDS}")
+    if quantize is not None:
+        check_choice("quantisation", quantize, QUANTIZE_KINDS)
     if quantize and fp16:
         raise ValueError("choose int8 quantisation or fp16, not both")
     check_exportable(net, source or "model")

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
-from cocoer.errors import InputError
+from cocoer.constants import CALIBRATION_RULES, IMAGENET_MEAN, IMAGENET_STD
+from cocoer.errors import InputError, check_choice
 
 HUB_FORMAT = "cocoer-hub"
 #: the layout version this cocoer writes and reads (a larger one is refused)
@@ -61,7 +61,7 @@ TRAINING_KEYS = (
     "stage",
 )
 #: calibration rules of the lit module, plus the authors' fixed demo value (converted models)
-THRESHOLD_RULES = ("f1", "pr_equal", "fixed", "authors_demo")
+THRESHOLD_RULES = (*CALIBRATION_RULES, "authors_demo")
 SOURCE_KINDS = ("checkpoint", "converted", "safetensors")
 #: how cocoer-infer makes the three windows of a person (cocoer.data.windows.make_windows)
 CROP_RULES = {
@@ -155,8 +155,7 @@ def build_hub_config(
     k = int(net["num_classes"])
     if len(thresholds) != k:
         raise ValueError(f"{len(thresholds)} thresholds for {k} classes")
-    if rule not in THRESHOLD_RULES:
-        raise ValueError(f"unknown threshold rule {rule!r}; choose one of {THRESHOLD_RULES}")
+    check_choice("threshold rule", rule, THRESHOLD_RULES)
     return {
         "format": HUB_FORMAT,
         "format_version": HUB_FORMAT_VERSION,
@@ -304,8 +303,7 @@ def _checked(obj: dict[str, Any], where: Path) -> HubConfig:
     if not isinstance(values, list) or len(values) != len(names) or not numbers:
         raise InputError(where, f"thresholds.values must be {len(names)} numbers")
     rule = thr.get("rule", "fixed")
-    if rule not in THRESHOLD_RULES:
-        raise InputError(where, f"thresholds.rule {rule!r} is not one of {THRESHOLD_RULES}")
+    check_choice("thresholds.rule", rule, THRESHOLD_RULES, file=where)
     pre = obj.get("preprocessing", {})
     _mirror(
         where,
@@ -322,11 +320,10 @@ def _checked(obj: dict[str, Any], where: Path) -> HubConfig:
                 where, f"preprocessing.{key} {pre[key]!r}: cocoer normalises with {own}"
             )
     detector = pre.get("detector", "auto")
-    if detector not in BACKENDS:
-        raise InputError(where, f"preprocessing.detector {detector!r} is not one of {BACKENDS}")
+    check_choice("preprocessing.detector", detector, BACKENDS, file=where)
     source = obj.get("source", {})
-    if source and source.get("kind") not in SOURCE_KINDS:
-        raise InputError(where, f"source.kind {source.get('kind')!r} is not one of {SOURCE_KINDS}")
+    if source:
+        check_choice("source.kind", source.get("kind"), SOURCE_KINDS, file=where)
     return HubConfig(
         net=net,
         class_names=list(names),

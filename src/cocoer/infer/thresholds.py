@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cocoer.constants import DEMO_FINAL, DEMO_LEVEL, DEMO_VI, HEAD_NAMES, UNCALIBRATED_LEVEL
+from cocoer.errors import check_choice
 
 THRESHOLD_MODES = ("calibrated", "demo")
 
@@ -50,8 +51,7 @@ class ThresholdPolicy:
 
     def decide(self, scores: Any, head: str, y_t: Any | None = None) -> np.ndarray:
         """Boolean decisions [B, k] from scores [B, k] (sigmoid or softmax) of ``head``."""
-        if head not in HEADS:
-            raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
+        check_choice("head", head, HEADS)
         s = np.asarray(scores)
         if not self.multi_label:
             return np.eye(s.shape[-1], dtype=bool)[s.argmax(-1)]

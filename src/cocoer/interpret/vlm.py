@@ -25,6 +25,7 @@ from typing import Any
 from PIL import Image
 
 from cocoer.constants import LEVELS
+from cocoer.errors import check_choice
 from cocoer.infer.results import ImageResult, PersonResult
 
 AVOID_SENTENCE = "Please avoid potentially inconsistent recognition result from {level}."
@@ -52,8 +53,7 @@ def single_image_prompt(
     """The single-image prompt, with the avoid sentence for ``avoid_level`` appended."""
     text = f"What's the emotion in this picture. {choice_clause(class_names, multi_label)}"
     if avoid_level is not None:
-        if avoid_level not in LEVELS:
-            raise ValueError(f"unknown level {avoid_level!r}; choose one of {LEVELS}")
+        check_choice("level", avoid_level, LEVELS)
         text += " " + AVOID_SENTENCE.format(level=LEVEL_PHRASE.format(level=avoid_level))
     return text
 

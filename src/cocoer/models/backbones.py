@@ -22,6 +22,8 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from cocoer.errors import check_choice
+
 #: name -> (torchvision constructor, weights enum name, output channels)
 TORCHVISION_BACKBONES: dict[str, tuple[str, str, int]] = {
     "resnet18": ("resnet18", "ResNet18_Weights", 512),
@@ -107,8 +109,7 @@ def build_backbone(
         if pretrained or weights_path:
             raise ValueError("tiny_cnn has no pretrained weights")
         return TinyCNN(tiny_width)
-    if name not in TORCHVISION_BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {BACKBONES}")
+    check_choice("backbone", name, BACKBONES)
     import torchvision
 
     ctor, weights_enum, channels = TORCHVISION_BACKBONES[name]

@@ -10,13 +10,21 @@ from omegaconf import MISSING
 from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
-from cocoer.models.heads import FusionHead, GenericLevelMappings, LevelMappings
-from cocoer.models.hfe import HFE, HFEConfig
+from cocoer.errors import ConfigError, check_choice
+from cocoer.models.heads import (
+    FUSION_STYLES,
+    INPUT_ACTIVATIONS,
+    MAPPINGS,
+    FusionHead,
+    GenericLevelMappings,
+    LevelMappings,
+)
+from cocoer.models.hfe import BOX_QUANTIZATIONS, HFE, HFEConfig
 from cocoer.models.preprocess import PreprocessConfig
 from cocoer.models.vad import VADConfig, VADHead
 from cocoer.models.vi import VIConfig, VIModule
 from cocoer.workspace import Workspace, WorkspaceConfig
-from cocoer.workspace.level_losses import LevelLoss
+from cocoer.workspace.level_losses import LOSS_KINDS, LevelLoss
 
 
 def default_class_names(num_classes: int) -> tuple[str, ...]:
@@ -80,6 +88,25 @@ class CocoERConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # P1, P5
     vad: VADConfig = field(default_factory=VADConfig)  # cocoer extension, off in the paper
 
+    def check(self, where: str = "") -> None:
+        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + its path)
+        when a value of this node or of ``hfe`` / ``vi`` / ``workspace`` / ``preprocess`` is
+        out of range or not one of its choices (each node checks its own fields)."""
+        if self.d < 1:
+            raise ConfigError(f"{where}d = {self.d} must be >= 1")
+        check_choice(f"{where}mapping", self.mapping, MAPPINGS)
+        if self.loss_kind is not None:
+            check_choice(f"{where}loss_kind", self.loss_kind, LOSS_KINDS)
+        check_choice(
+            f"{where}level_input_activation", self.level_input_activation, INPUT_ACTIVATIONS
+        )
+        check_choice(f"{where}fusion_style", self.fusion_style, FUSION_STYLES)
+        check_choice(f"{where}box_quantization", self.box_quantization, BOX_QUANTIZATIONS)
+        self.hfe.check(f"{where}hfe.")
+        self.vi.check(f"{where}vi.")
+        self.workspace.check(f"{where}workspace.")
+        PreprocessConfig.from_any(self.preprocess).check(f"{where}preprocess.")
+
 
 class CocoER(nn.Module):
     """Three-level emotion recogniser with competition and coordination.
@@ -93,6 +120,7 @@ class CocoER(nn.Module):
         super().__init__()
         if not isinstance(cfg.num_classes, int) or not isinstance(cfg.multi_label, bool):
             raise ValueError("CocoERConfig needs num_classes (int) and multi_label (bool)")
+        cfg.check()
         self.cfg = cfg
         num_classes, multi_label, d = cfg.num_classes, cfg.multi_label, cfg.d
         self.num_classes, self.multi_label, self.d = num_classes, multi_label, d

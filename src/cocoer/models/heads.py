@@ -20,15 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cocoer.errors import check_choice
+
 LN_EPS = 1e-5
 INPUT_ACTIVATIONS = ("none", "gelu")
-INNER_PARAMS = ("all", "linear")
 FUSION_STYLES = ("cocoer", "authors")
-
-
-def _check(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
 
 
 @dataclass
@@ -76,7 +72,7 @@ class LevelMappings(nn.Module):
         self, num_levels: int, in_dim: int, d: int, num_classes: int, input_activation: str = "none"
     ) -> None:
         super().__init__()
-        _check("level_input_activation", input_activation, INPUT_ACTIVATIONS)
+        check_choice("level_input_activation", input_activation, INPUT_ACTIVATIONS)
         self.num_levels, self.in_dim, self.d, self.num_classes = num_levels, in_dim, d, num_classes
         self.input_activation = input_activation
         self.ffn0_weight = nn.Parameter(torch.empty(num_levels, d, in_dim))
@@ -167,17 +163,16 @@ def build_ffn0(kind: str, in_dim: int, d: int) -> nn.Sequential:
     ``fc``: Linear -> GELU -> LayerNorm (the paper's linear mapping); ``mlp``: Linear ->
     GELU -> Linear -> GELU -> LayerNorm (a deeper mapping, for the Fig. 3 ablation).
     """
+    check_choice("level mapping", kind, MAPPINGS)
     if kind == "fc":
         return nn.Sequential(nn.Linear(in_dim, d), nn.GELU(), PerSampleLayerNorm(d, eps=LN_EPS))
-    if kind == "mlp":
-        return nn.Sequential(
-            nn.Linear(in_dim, d),
-            nn.GELU(),
-            nn.Linear(d, d),
-            nn.GELU(),
-            PerSampleLayerNorm(d, eps=LN_EPS),
-        )
-    raise ValueError(f"unknown level mapping {kind!r}; choose one of {MAPPINGS}")
+    return nn.Sequential(
+        nn.Linear(in_dim, d),
+        nn.GELU(),
+        nn.Linear(d, d),
+        nn.GELU(),
+        PerSampleLayerNorm(d, eps=LN_EPS),
+    )
 
 
 class GenericLevelMappings(nn.Module):
@@ -202,7 +197,7 @@ class GenericLevelMappings(nn.Module):
         input_activation: str = "none",
     ) -> None:
         super().__init__()
-        _check("level_input_activation", input_activation, INPUT_ACTIVATIONS)
+        check_choice("level_input_activation", input_activation, INPUT_ACTIVATIONS)
         self.num_levels, self.in_dim, self.d, self.num_classes = num_levels, in_dim, d, num_classes
         self.input_activation = input_activation
         self.ffn0 = nn.ModuleList(build_ffn0(kind, in_dim, d) for _ in range(num_levels))
@@ -271,7 +266,7 @@ class FusionHead(nn.Module):
         self, d: int, num_classes: int, num_inputs: int = 4, style: str = "cocoer"
     ) -> None:
         super().__init__()
-        _check("fusion_style", style, FUSION_STYLES)
+        check_choice("fusion_style", style, FUSION_STYLES)
         D = num_inputs * d
         if style == "authors":
             self.net = nn.Sequential(

@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cocoer.models.backbones import build_backbone
+from cocoer.errors import ConfigError, check_choice
+from cocoer.models.backbones import BACKBONES, build_backbone
 from cocoer.models.norms import BACKBONE_NORMS, use_per_sample_batchnorm
 from cocoer.models.position import authors_position
 
@@ -37,12 +38,6 @@ KV_SOURCES = ("updated", "initial")
 MLP_ACTIVATIONS = ("gelu", "silu")
 LN_AFTER = ("none", "shared")
 BOX_QUANTIZATIONS = ("none", "int224")
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    """Raise ValueError naming the option when ``value`` is not one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
 
 
 def patchify(fmap: Tensor, p: int) -> Tensor:
@@ -268,6 +263,24 @@ class HFEConfig:
     mlp_activation: str = "gelu"  # gelu | silu (M10)
     ln_after: str = "none"  # none | shared (M13)
 
+    def check(self, where: str = "") -> None:
+        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + name) when
+        a size is < 1 or a choice is unknown."""
+        for name in ("image_size", "patch_size", "d_h", "heads", "depth"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}{name} = {getattr(self, name)} must be >= 1")
+        for name, choices in (
+            ("backbone", BACKBONES),
+            ("backbone_norm", BACKBONE_NORMS),
+            ("pos_sampling", POS_SAMPLINGS),
+            ("pos_injection", POS_INJECTIONS),
+            ("attn_value", ATTN_VALUES),
+            ("kv_source", KV_SOURCES),
+            ("mlp_activation", MLP_ACTIVATIONS),
+            ("ln_after", LN_AFTER),
+        ):
+            check_choice(f"{where}{name}", getattr(self, name), choices)
+
 
 class HFE(nn.Module):
     """Hierarchical feature extraction for the three levels.
@@ -286,9 +299,7 @@ class HFE(nn.Module):
         super().__init__()
         cfg = replace(cfg or HFEConfig(), **overrides)
         self.cfg = cfg
-        check_choice("backbone_norm", cfg.backbone_norm, BACKBONE_NORMS)
-        check_choice("kv_source", cfg.kv_source, KV_SOURCES)
-        check_choice("ln_after", cfg.ln_after, LN_AFTER)
+        cfg.check()
         self.backbones = nn.ModuleList(
             build_backbone(cfg.backbone, cfg.pretrained, cfg.weights_path, cfg.tiny_width)
             for _ in range(3)

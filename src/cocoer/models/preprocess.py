@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cocoer.errors import check_choice
+
 #: (x1, y1, x2, y2) in pixels (the same alias as ``cocoer.data.records.BBox``)
 BBox = tuple[float, float, float, float]
 
@@ -33,16 +35,13 @@ class PreprocessConfig:
     box_rounding: str = "cocoer"
 
     def __post_init__(self) -> None:
-        if self.channel_order not in CHANNEL_ORDERS:
-            raise ValueError(
-                f"unknown preprocess.channel_order {self.channel_order!r}; "
-                f"choose one of {CHANNEL_ORDERS}"
-            )
-        if self.box_rounding not in BOX_ROUNDINGS:
-            raise ValueError(
-                f"unknown preprocess.box_rounding {self.box_rounding!r}; "
-                f"choose one of {BOX_ROUNDINGS}"
-            )
+        self.check()
+
+    def check(self, where: str = "preprocess.") -> None:
+        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + name) when
+        a choice is unknown."""
+        check_choice(f"{where}channel_order", self.channel_order, CHANNEL_ORDERS)
+        check_choice(f"{where}box_rounding", self.box_rounding, BOX_ROUNDINGS)
 
     @classmethod
     def from_any(cls, value: Any) -> PreprocessConfig:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
+from cocoer.errors import ConfigError, check_choice
 
 PROMPT_TEMPLATE = "This photo shows {} emotion."
 _TINY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "resources" / "clip"
@@ -103,6 +104,19 @@ class VIConfig:
     input_activation: str = "none"  # none | gelu (V6)
     clip_precision: str = "fp32"  # fp32 | fp16 (V3; CUDA only, the CPU stays fp32)
 
+    def check(self, where: str = "") -> None:
+        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + name) when
+        tau is outside (0, 1) or a choice is unknown."""
+        if not 0 < self.tau < 1:
+            raise ConfigError(f"{where}tau = {self.tau} must be in (0, 1)")
+        for name, choices in (
+            ("feature", VI_FEATURES),
+            ("clip_input", CLIP_INPUTS),
+            ("input_activation", VI_INPUT_ACTIVATIONS),
+            ("clip_precision", CLIP_PRECISIONS),
+        ):
+            check_choice(f"{where}{name}", getattr(self, name), choices)
+
 
 class VIModule(nn.Module):
     """V-I alignment: frozen CLIP + W + FFN1 + pseudo labels.
@@ -132,14 +146,7 @@ class VIModule(nn.Module):
     ) -> None:
         super().__init__()
         cfg = replace(cfg or VIConfig(), **overrides)
-        for name, value, choices in (
-            ("V-I feature", cfg.feature, VI_FEATURES),
-            ("clip_input", cfg.clip_input, CLIP_INPUTS),
-            ("vi.input_activation", cfg.input_activation, VI_INPUT_ACTIVATIONS),
-            ("clip_precision", cfg.clip_precision, CLIP_PRECISIONS),
-        ):
-            if value not in choices:
-                raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
+        cfg.check("vi.")
         import open_clip
 
         self.cfg = cfg
@@ -248,3 +255,28 @@ class VIModule(nn.Module):
         target = labels @ self.text_embeddings.to(u.dtype)  # [B, D]
         target = target / labels.sum(-1, keepdim=True).clamp_min(1.0)
         return (1.0 - F.cosine_similarity(self.W(u), target, dim=-1)).mean()
+
+    def prealign_step(self, context: Tensor, labels: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """One step of the pre-alignment stage (``model.stage=prealign``): W alone is trained
+        with :meth:`prealign_loss`; the logits of every head are 10 cos(W u, w_j) (a
+        zero-shot classifier through W).
+
+        context [B, 3, S, S], labels [B, k] -> (outputs with the keys of
+        :meth:`cocoer.models.cocoer.CocoER.forward` that the epoch statistics read:
+        ``logits_G`` / ``logits_t`` [B, k], ``logits_levels`` [B, 3, k], ``order`` [B, 3]
+        (zeros, not counted), ``y_t`` [B, k], ``f`` [B, 3] (zeros); the loss, a scalar).
+        """
+        u = self.encode_image(context)
+        loss = self.prealign_loss(u, labels)
+        U = F.normalize(self.W(u), dim=-1)
+        logits = 10.0 * U @ self.text_embeddings.to(U.dtype).T
+        B = logits.shape[0]
+        out = {
+            "logits_G": logits,
+            "logits_t": logits,
+            "logits_levels": logits.unsqueeze(1).expand(-1, 3, -1),
+            "order": logits.new_zeros(B, 3, dtype=torch.long),
+            "y_t": (logits > 0).to(logits.dtype),
+            "f": logits.new_zeros(B, 3),
+        }
+        return out, loss

@@ -7,8 +7,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-#: Calibration rules of the per-class thresholds (the checkpoint's buffer ``thresholds``).
-CALIBRATION_RULES = ("f1", "pr_equal", "fixed")
+from cocoer.constants import CALIBRATION_RULES
+from cocoer.errors import check_choice
+
+__all__ = ["CALIBRATION_RULES", "calibrate_thresholds"]
 
 
 def calibrate_thresholds(scores: Tensor, labels: Tensor, rule: str = "f1") -> Tensor:
@@ -29,8 +31,7 @@ def calibrate_thresholds(scores: Tensor, labels: Tensor, rule: str = "f1") -> Te
     >>> calibrate_thresholds(s1, y1)  # F1 = 1 between the positives and the negative
     tensor([0.4000])
     """
-    if rule not in CALIBRATION_RULES:
-        raise ValueError(f"unknown threshold rule {rule!r}; choose one of {CALIBRATION_RULES}")
+    check_choice("threshold rule", rule, CALIBRATION_RULES)
     k = scores.shape[1]
     out = torch.full((k,), 0.5)
     if rule == "fixed" or scores.numel() == 0:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -177,3 +177,10 @@ def workspace_switched_off(workspace: Any) -> Iterator[None]:
         yield
     finally:
         workspace.delta_scale, workspace.inner_lr = saved
+
+
+def workspace_off_outputs(net: Any, batch: Any) -> dict[str, Tensor]:
+    """The workspace-off pass: the outputs of ``net`` (a CocoER) on ``batch`` with coordination
+    switched off (:func:`workspace_switched_off`), without gradients."""
+    with torch.no_grad(), workspace_switched_off(net.workspace):
+        return cast(dict[str, Tensor], net(batch))

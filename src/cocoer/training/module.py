@@ -1,23 +1,20 @@
 """LightningModule around :class:`cocoer.models.cocoer.CocoER` (docs/method.md section 5).
 
 Logged (slash-separated): ``{stage}/loss`` and every term (``loss_c``, ``loss_b``,
-``loss_h``, ``loss_t``, ``loss_G``, ``delta_sq``); ``{stage}/mAP`` (multi-label, mean of
-per-class AP over the classes with positives) or ``{stage}/acc`` (single label) for the
-final prediction, and the same metric for the V-I prediction and each level
-(``{stage}/mAP_t``, ``{stage}/mAP_c``...); ``{stage}/first_excluded/{level}``: the share
-(%) of samples whose first excluded level is that level (Table 5).
+``loss_h``, ``loss_t``, ``loss_G``, ``delta_sq``) and the epoch statistics of
+:class:`~cocoer.training.epoch_statistics.EpochStatistics` (mAP or accuracy per head,
+first-excluded shares, conflict statistics on generated data).
 
 Per-class decision thresholds are calibrated on the validation split at the end of each
-validation epoch (rule ``f1``: the score maximising that class's F1; ``pr_equal``: where
-precision meets recall; ``fixed``: 0.5) and stored in the checkpoint as the buffer
-``thresholds``, so inference needs only the checkpoint file.
+validation epoch (:func:`~cocoer.training.calibration.calibrate_thresholds`) and stored in the
+checkpoint as the buffer ``thresholds``, so inference needs only the checkpoint file. The
+options and their defaults are :class:`~cocoer.training.config.TrainingOptions`.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 import lightning as L
@@ -25,49 +22,20 @@ import torch
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
-from torchmetrics import Metric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
 from cocoer.checkpoint.safe_load import load_model_file, portable_hparams
-from cocoer.constants import HEAD_NAMES, LEVEL_SHORT, LEVELS
-from cocoer.errors import NonFiniteLossError
+from cocoer.constants import LEVELS
 from cocoer.models import CocoER, create_model
 from cocoer.training.calibration import calibrate_thresholds
-from cocoer.training.epoch_metrics import (
-    ClassPositives,
-    ConflictExclusion,
-    LevelCounts,
-    MaskedMeanAP,
-    ScoreBank,
-    workspace_switched_off,
-)
-from cocoer.training.losses import LossWeights, emo_loss
+from cocoer.training.config import TrainingOptions
+from cocoer.training.epoch_metrics import ScoreBank, workspace_off_outputs
+from cocoer.training.epoch_statistics import EpochStatistics, scores_of
+from cocoer.training.expected_warnings import ExpectedWarnings
+from cocoer.training.finite_loss import check_finite_loss
+from cocoer.training.losses import emo_loss
+from cocoer.training.optim import build_optimizer
+from cocoer.training.predictions import prediction_rows
 from cocoer.training.vad_metrics import vad_step
-from cocoer.utils.distributed import dist_rank, dist_world_size, ranks_where
-
-# The frozen CLIP stays in eval mode during training on purpose (VIModule.train).
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-
-HEADS = tuple(HEAD_NAMES)  # G, t, c, b, h: final, V-I, context, body, head
-#: rules of :func:`calibrate_thresholds`
-THRESHOLD_RULES = ("f1", "pr_equal", "fixed")
-#: ``main``: the whole model with L_emo; ``prealign``: only W of the V-I module, with the
-#: cosine loss to the mean text embedding of the ground-truth classes (section 3).
-STAGES = ("main", "prealign")
-#: Symbols of the loss terms in messages (docs/method.md section 5).
-TERM_NAMES = {
-    "loss": "L_emo",
-    "loss_c": "L_c",
-    "loss_b": "L_b",
-    "loss_h": "L_h",
-    "loss_t": "L_t",
-    "loss_G": "L_G",
-    "delta_sq": "delta_sq",
-}
-
-
-def _plain(x: Any) -> Any:
-    return OmegaConf.to_container(x, resolve=True) if isinstance(x, DictConfig) else x
 
 
 def to_plain(x: Any) -> Any:
@@ -91,12 +59,14 @@ class CocoERLitModule(L.LightningModule):
         net: the model's config (:class:`~cocoer.models.CocoERConfig` fields), built here
             by :func:`~cocoer.models.create_model` so that a checkpoint alone rebuilds the
             model (``CocoERLitModule.load_from_checkpoint``).
-        loss: beta_* / alpha weights and loss switches (:class:`LossWeights` + flags).
-        optimizer: Adam ``lr``, ``weight_decay``, ``betas``.
-        scheduler: StepLR ``step_size`` (epochs) and ``gamma``.
-        freeze_levels: levels whose backbone is not trained; freeze_backbones: all.
-        threshold_rule: ``f1`` | ``pr_equal`` | ``fixed`` (see :func:`calibrate_thresholds`).
-        example_predictions: rows of the prediction table kept per test run.
+        loss, optimizer, scheduler, freeze_levels, freeze_backbones, threshold_rule,
+        example_predictions, stage, init_from: the fields of
+            :class:`~cocoer.training.config.TrainingOptions` (None: its default).
+
+    ``test_step`` returns the batch's final ``scores`` [B, k], ``labels`` [B, k], its
+    ``prediction_rows`` (up to ``example_predictions`` per test run; all kept in
+    :attr:`prediction_rows`), ``class_names`` and ``multi_label``: what the result-table
+    callback reads (``on_test_batch_end``'s ``outputs``).
     """
 
     # buffers registered in __init__
@@ -109,50 +79,45 @@ class CocoERLitModule(L.LightningModule):
         optimizer: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
         freeze_levels: list[str] | None = None,
-        freeze_backbones: bool = False,
-        threshold_rule: str = "f1",
-        example_predictions: int = 16,
-        stage: str = "main",
+        freeze_backbones: bool | None = None,
+        threshold_rule: str | None = None,
+        example_predictions: int | None = None,
+        stage: str | None = None,
         init_from: str | None = None,
     ) -> None:
         super().__init__()
-        if stage not in STAGES:
-            raise ValueError(f"unknown training stage {stage!r}; choose one of {STAGES}")
-        net, loss, optimizer, scheduler = map(_plain, (net, loss, optimizer, scheduler))
-        self.save_hyperparameters(
-            {
-                "net": net,
-                "loss": loss or {},
-                "optimizer": optimizer or {},
-                "scheduler": scheduler or {},
-                "freeze_levels": list(freeze_levels or []),
-                "freeze_backbones": freeze_backbones,
-                "threshold_rule": threshold_rule,
-                "example_predictions": example_predictions,
-                "stage": stage,
-                "init_from": init_from,
-            }
-        )
+        given: dict[str, Any] = {
+            "loss": loss,
+            "optimizer": optimizer,
+            "scheduler": scheduler,
+            "freeze_levels": freeze_levels,
+            "freeze_backbones": freeze_backbones,
+            "threshold_rule": threshold_rule,
+            "example_predictions": example_predictions,
+            "stage": stage,
+            "init_from": init_from,
+        }
+        self.options = TrainingOptions.from_kwargs(**to_plain(given))
+        net = to_plain(net)
+        self.save_hyperparameters({"net": net, **self.options.as_hparams()})
         self.net: CocoER = create_model(net)
-        loss = dict(loss or {})
-        self.dynamic_weights = bool(loss.pop("dynamic_weights", True))
-        self.detach_level_terms = bool(loss.pop("detach_level_terms", False))
-        self.loss_weights = LossWeights(**loss)
-        k = self.net.num_classes
-        self.multi_label = self.net.multi_label
+        self.loss_weights = self.options.loss.weights()
+        self.dynamic_weights = self.options.loss.dynamic_weights
+        self.detach_level_terms = self.options.loss.detach_level_terms
+        k, self.multi_label = self.net.num_classes, self.net.multi_label
+        self.prealign = self.options.stage == "prealign"
         self.register_buffer("thresholds", torch.full((k,), 0.5))
-        self.metrics = torch.nn.ModuleDict(
-            {stage: self._make_metrics(k) for stage in ("val", "test")}
-        )
         self.epoch_stats = torch.nn.ModuleDict(
-            {stage: self._make_epoch_stats(k) for stage in ("val", "test")}
+            {s: EpochStatistics(k, self.multi_label, not self.prealign) for s in ("val", "test")}
         )
         self.val_scores = ScoreBank()
-        self._per_class_ap = torch.zeros(k)
         self.prediction_rows: list[dict[str, Any]] = []
-        self._apply_freezing()
-        if init_from:
-            self.load_weights(init_from)
+        self.expected_warnings = ExpectedWarnings()
+        levels = LEVELS if self.options.freeze_backbones else self.options.freeze_levels
+        for lvl in levels:
+            self.net.hfe.backbones[LEVELS.index(lvl)].requires_grad_(False)
+        if self.options.init_from:
+            self.load_weights(self.options.init_from)
 
     def load_weights(self, path: str) -> None:
         """Initialise from another checkpoint's weights (e.g. the V-I pre-alignment stage),
@@ -194,78 +159,30 @@ class CocoERLitModule(L.LightningModule):
         ``torch.load(weights_only=True)`` and an empty allow-list), with no local path."""
         checkpoint["hyper_parameters"] = portable_hparams(to_plain(checkpoint["hyper_parameters"]))
 
-    def _make_metrics(self, k: int) -> MetricCollection:
-        make: Callable[[], Metric]
-        if self.multi_label:
-            make = lambda: MultilabelAveragePrecision(num_labels=k, average=None)
-        else:
-            make = lambda: MulticlassAccuracy(num_classes=k, average="micro")
-        return MetricCollection({h: make() for h in HEADS})
+    def on_fit_start(self) -> None:
+        self.expected_warnings.enter()
 
-    def _make_epoch_stats(self, k: int) -> torch.nn.ModuleDict:
-        """First-excluded counts, class positives, and (generated data) the conflict
-        statistics: mAP of the final prediction on conflicting / clean persons, with the
-        workspace on and switched off (``ws_off``)."""
-        stats: dict[str, Metric] = {
-            "first": LevelCounts(),
-            "positives": ClassPositives(k),
-            "conflict": ConflictExclusion(),
-        }
-        if self.multi_label:
-            for run in ("ws_on", "ws_off"):
-                for subset in ("all", "conflict", "clean"):
-                    stats[f"mAP_{run}_{subset}"] = MaskedMeanAP(k)
-        return torch.nn.ModuleDict(stats)
+    def on_fit_end(self) -> None:
+        self.expected_warnings.exit()
 
-    def _stats(self, stage: str) -> Mapping[str, Metric]:
-        return cast(Mapping[str, Metric], self.epoch_stats[stage])
+    def _stats(self, stage: str) -> EpochStatistics:
+        return cast(EpochStatistics, self.epoch_stats[stage])
 
-    def _stage_metrics(self, stage: str) -> MetricCollection:
-        """The metric collection of ``stage`` (``val`` | ``test``)."""
-        return cast(MetricCollection, self.metrics[stage])
-
-    def _apply_freezing(self) -> None:
-        levels = LEVELS if self.hparams["freeze_backbones"] else self.hparams["freeze_levels"]
-        for lvl in levels:
-            self.net.hfe.backbones[LEVELS.index(lvl)].requires_grad_(False)
+    def _scores(self, logits: Tensor) -> Tensor:
+        return scores_of(logits, self.multi_label)
 
     # ------------------------------------------------------------------ steps
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return self.net(batch)
 
-    def _prealign_step(
-        self, batch: Mapping[str, Tensor]
-    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """W alone: loss = 1 - cos(W u, mean text embedding of the GT classes); the scores
-        of the metrics are cos(W u, w_j) (a zero-shot classifier through W)."""
-        vi = self.net.vi
-        u = vi.encode_image(batch["context"])
-        loss = vi.prealign_loss(u, batch["labels"])
-        U = torch.nn.functional.normalize(vi.W(u), dim=-1)
-        logits = 10.0 * U @ vi.text_embeddings.to(U.dtype).T
-        out = {
-            "logits_G": logits,
-            "logits_t": logits,
-            "logits_levels": logits.unsqueeze(1).expand(-1, 3, -1),
-            "order": logits.new_zeros(logits.shape[0], 3, dtype=torch.long),  # not counted
-            "y_t": (logits > 0).to(logits.dtype),
-            "f": logits.new_zeros(logits.shape[0], 3),
-        }
-        return out, {"loss": loss}
-
     def _step(
         self, batch: Mapping[str, Tensor], stage: str
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        if self.hparams["stage"] == "prealign":
-            out, terms = self._prealign_step(batch)
-            self.log(
-                f"{stage}/loss",
-                terms["loss"].detach(),
-                prog_bar=True,
-                batch_size=batch["labels"].shape[0],
-                sync_dist=stage != "train",
-            )
-            return out, terms
+        bs, sync = batch["labels"].shape[0], stage != "train"
+        if self.prealign:
+            out, loss = self.net.vi.prealign_step(batch["context"], batch["labels"])
+            self.log(f"{stage}/loss", loss.detach(), prog_bar=True, batch_size=bs, sync_dist=sync)
+            return out, {"loss": loss}
         out = self.net(batch)
         terms = emo_loss(
             self.net.level_loss,
@@ -279,219 +196,84 @@ class CocoERLitModule(L.LightningModule):
             self.detach_level_terms,
         )
         terms = vad_step(self, out, batch, terms, stage)  # L_vad and its errors (VAD head only)
-        bs = batch["labels"].shape[0]
-        self.log_dict(
-            {f"{stage}/{k}": v.detach() for k, v in terms.items() if k != "loss"},
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=bs,
-            prog_bar=False,
-            sync_dist=stage != "train",
-        )
-        self.log(
-            f"{stage}/loss",
-            terms["loss"].detach(),
-            prog_bar=True,
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=bs,
-            sync_dist=stage != "train",
-        )
+        each: dict[str, Any] = {"on_step": stage == "train", "on_epoch": True}
+        each.update(batch_size=bs, sync_dist=sync)
+        parts = {f"{stage}/{k}": v.detach() for k, v in terms.items() if k != "loss"}
+        self.log_dict(parts, prog_bar=False, **each)
+        self.log(f"{stage}/loss", terms["loss"].detach(), prog_bar=True, **each)
         return out, terms
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         _, terms = self._step(batch, "train")
-        self._check_finite(terms)
+        check_finite_loss(terms, self.device, self.global_step, self.current_epoch)
         return terms["loss"]
 
-    def _check_finite(self, terms: Mapping[str, Tensor]) -> None:
-        """Stop the run at the first NaN / infinite loss term, before the optimiser step
-        (nothing is saved: the last checkpoint stays the last good state).
-
-        Under DDP every rank stops at that step, also those whose own loss is finite (the
-        ranks agree through :func:`ranks_where`): a rank that stopped alone would leave
-        the others waiting in ``backward``'s gradient all-reduce."""
-        # one device-to-host copy per step (not one per term); the values only of bad terms
-        finite = torch.stack([torch.isfinite(v.detach()).all() for v in terms.values()]).tolist()
-        pairs = zip(terms.items(), finite, strict=True)
-        bad = {k: float(v.detach()) for (k, v), ok in pairs if not ok}
-        bad_ranks = ranks_where(bool(bad), self.device)  # a collective under DDP
-        if not bad_ranks:
-            return
-        at = f"non-finite loss at step {self.global_step} (epoch {self.current_epoch})"
-        if bad:
-            named = ", ".join(f"{TERM_NAMES.get(k, k)}={v}" for k, v in bad.items())
-            on = f" on rank {dist_rank()}" if dist_world_size() > 1 else ""
-            why = f"{on}: {named}; training stopped"
-        else:  # another rank's loss: stop here too
-            why = f" on rank(s) {', '.join(map(str, bad_ranks))}; training stopped on every rank"
-        raise NonFiniteLossError(f"{at}{why}, the last saved checkpoint is kept")
-
-    def _scores(self, logits: Tensor) -> Tensor:
-        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)
-
-    def _update_metrics(
+    def _update_stats(
         self, out: dict[str, Tensor], batch: Mapping[str, Tensor], stage: str
     ) -> None:
-        y = batch["labels"]
-        target = y.long() if self.multi_label else y.argmax(-1)
-        logits = {"G": out["logits_G"], "t": out["logits_t"]}
-        logits.update(
-            {h: out["logits_levels"][:, i] for i, h in enumerate(LEVEL_SHORT[m] for m in LEVELS)}
-        )
-        for h, lg in logits.items():
-            self._stage_metrics(stage)[h].update(self._scores(lg.detach()), target)
         stats = self._stats(stage)
-        if self.hparams["stage"] == "main":  # pre-alignment has no exclusion order
-            stats["first"].update(out["order"])
-        stats["positives"].update(y)
-        if "conflict_level" in batch and self.hparams["stage"] == "main":
-            self._update_conflict_stats(out, batch, stats)
+        off = workspace_off_outputs(self.net, batch) if stats.wants_workspace_off(batch) else None
+        stats.update(out, batch, off)
 
-    def _update_conflict_stats(
-        self, out: dict[str, Tensor], batch: Mapping[str, Tensor], stats: Mapping[str, Metric]
-    ) -> None:
-        """Generated data: first-excluded vs planted level; mAP on conflicting / clean persons,
-        with the workspace on and off (a second pass of the net, delta_scale = inner_lr = 0)."""
-        planted = batch["conflict_level"].long()
-        stats["conflict"].update(out["order"], planted)
-        if not self.multi_label:
-            return
-        y = batch["labels"]
-        with torch.no_grad(), workspace_switched_off(self.net.workspace):
-            off = self.net(batch)
-        masks = {"all": torch.ones_like(planted, dtype=torch.bool)}
-        masks.update(conflict=planted >= 0, clean=planted < 0)
-        for run, o in (("ws_on", out), ("ws_off", off)):
-            scores = self._scores(o["logits_G"].detach())
-            for subset, mask in masks.items():
-                stats[f"mAP_{run}_{subset}"].update(scores, y, mask)
-
-    def _log_epoch_metrics(self, stage: str) -> dict[str, float]:
-        logged: dict[str, float] = {}
-        name = "mAP" if self.multi_label else "acc"
+    def _log_epoch(self, stage: str) -> None:
         stats = self._stats(stage)
-        positives = cast(Tensor, stats["positives"].compute())  # summed over ranks
-        for h in HEADS:
-            metric = self._stage_metrics(stage)[h]
-            with warnings.catch_warnings():  # classes without positives are excluded below
-                warnings.filterwarnings("ignore", message="No positive samples found")
-                value = metric.compute()
-            if self.multi_label:  # mean over classes with positives (AP undefined otherwise)
-                per_class = value
-                valid = torch.isfinite(per_class) & (positives > 0)
-                value = (
-                    per_class[valid].mean() if valid.any() else per_class.new_tensor(float("nan"))
-                )
-                if h == "G":
-                    self._per_class_ap = per_class.detach().cpu()
-            key = f"{stage}/{name}" if h == "G" else f"{stage}/{name}_{h}"
-            self.log(key, value * 100.0, prog_bar=h == "G", sync_dist=True)
-            logged[key] = float(value) * 100.0
-            metric.reset()
-        first = cast(Tensor, stats["first"].compute())
-        counted = {
-            f"{stage}/first_excluded/{lvl}": float(100.0 * first[i] / first.sum().clamp_min(1))
-            for i, lvl in enumerate(LEVELS)
-            if first.sum() > 0  # none in pre-alignment
-        }
-        counted.update(self._conflict_results(stage, stats))
-        for key, val in counted.items():
+        result = stats.compute(stage)
+        stats.reset()
+        for i, (key, value) in enumerate(result.heads.items()):
+            self.log(key, value, prog_bar=i == 0, sync_dist=True)  # the final head first
+        for key, val in result.counts.items():
             # equal on every rank (synced Metric states): the mean keeps it, and no warning
             self.log(key, val, sync_dist=True)
-        logged.update(counted)
-        for metric in stats.values():
-            metric.reset()
-        return logged
-
-    def _conflict_results(self, stage: str, stats: Mapping[str, Metric]) -> dict[str, float]:
-        """``{stage}/conflict_first_excluded[/level|/chance]``, ``{stage}/conflict_n`` and the
-        mAPs on conflicting / clean persons with the workspace on and off (generated data)."""
-        res = cast(dict[str, Tensor], stats["conflict"].compute())
-        if float(res["n"]) == 0:
-            return {}
-        key = f"{stage}/conflict_first_excluded"
-        out = {key: float(res["all"]), f"{stage}/conflict_n": float(res["n"])}
-        out.update({f"{key}/{lvl}": float(res[lvl]) for lvl in (*LEVELS, "chance")})
-        if self.multi_label:
-            for run, tag in (("ws_on", "mAP"), ("ws_off", "mAP_ws_off")):
-                for subset in ("conflict", "clean"):
-                    value = stats[f"mAP_{run}_{subset}"].compute()
-                    out[f"{stage}/{tag}/{subset}_persons"] = float(value)
-                if run == "ws_off":
-                    out[f"{stage}/{tag}"] = float(stats[f"mAP_{run}_all"].compute())
-        return out
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         out, _ = self._step(batch, "val")
-        self._update_metrics(out, batch, "val")
+        self._update_stats(out, batch, "val")
         self.val_scores.update(self._scores(out["logits_G"].detach()), batch["labels"])
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val")
+        self._log_epoch("val")
         if self.multi_label and self.val_scores.update_count > 0:
             scores, labels = self.val_scores.compute()  # the whole split, on every rank
-            thr = calibrate_thresholds(scores.cpu(), labels.cpu(), self.hparams["threshold_rule"])
-            self.thresholds.copy_(thr)
+            rule = self.options.threshold_rule
+            self.thresholds.copy_(calibrate_thresholds(scores.cpu(), labels.cpu(), rule))
         self.val_scores.reset()
 
-    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        """What the result-table callback reads (see the class docstring)."""
         out, _ = self._step(batch, "test")
-        self._update_metrics(out, batch, "test")
-        if len(self.prediction_rows) < self.hparams["example_predictions"]:
-            self._record_predictions(out, batch)
+        self._update_stats(out, batch, "test")
+        scores = self._scores(out["logits_G"].detach())
+        room = self.options.example_predictions - len(self.prediction_rows)
+        rows = []
+        if room > 0:
+            names, ml = self.net.class_names, self.multi_label
+            rows = prediction_rows(out, batch, scores, self.thresholds, names, ml, room)
+            self.prediction_rows.extend(rows)
+        return {
+            "scores": scores,
+            "labels": batch["labels"],
+            "prediction_rows": rows,
+            "class_names": self.net.class_names,
+            "multi_label": self.multi_label,
+        }
 
     def on_test_epoch_end(self) -> None:
-        self.test_results = self._log_epoch_metrics("test")
+        self._log_epoch("test")
 
     def predict_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         out = self.net(batch)
         out["scores"] = self._scores(out["logits_G"])
         return out
 
-    def _record_predictions(self, out: dict[str, Tensor], batch: Mapping[str, Tensor]) -> None:
-        names = self.net.class_names
-        scores = self._scores(out["logits_G"]).detach().cpu()
-        if self.multi_label:
-            pred = scores > self.thresholds.cpu()
-        else:
-            pred = torch.nn.functional.one_hot(scores.argmax(-1), len(names)).bool()
-        labels = batch["labels"].cpu() > 0.5
-        y_t = out["y_t"].cpu() > 0.5
-        for i in range(scores.shape[0]):
-            if len(self.prediction_rows) >= self.hparams["example_predictions"]:
-                break
-            self.prediction_rows.append(
-                {
-                    "index": int(batch["index"][i]) if "index" in batch else i,
-                    "ground_truth": ", ".join(
-                        n for n, v in zip(names, labels[i], strict=True) if v
-                    ),
-                    "prediction": ", ".join(n for n, v in zip(names, pred[i], strict=True) if v),
-                    "vi_pseudo_label": ", ".join(
-                        n for n, v in zip(names, y_t[i], strict=True) if v
-                    ),
-                    "exclusion_sequence": " -> ".join(LEVELS[j] for j in out["order"][i].tolist()),
-                    **{f"f_{LEVELS[j]}": float(out["f"][i, j]) for j in range(3)},
-                }
-            )
-
-    # ------------------------------------------------------------ optimiser
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        opt_cfg = dict(self.hparams["optimizer"])
-        if self.hparams["stage"] == "prealign":
+        """Adam + StepLR (:func:`~cocoer.training.optim.build_optimizer`); in the
+        pre-alignment stage over W of the V-I module only."""
+        if self.prealign:
             params = list(self.net.vi.W.parameters())
         else:
             params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(
-            params,
-            lr=opt_cfg.get("lr", 6e-5),
-            weight_decay=opt_cfg.get("weight_decay", 5e-4),
-            betas=tuple(opt_cfg.get("betas", (0.9, 0.999))),
-        )
-        sch_cfg = dict(self.hparams["scheduler"])
-        scheduler = torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=sch_cfg.get("step_size", 3), gamma=sch_cfg.get("gamma", 0.01)
+        optimizer, scheduler = build_optimizer(
+            params, self.options.optimizer, self.options.scheduler
         )
         return {
             "optimizer": optimizer,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import torch
 from torch import Tensor
 
+from cocoer.errors import ConfigError, check_choice
 from cocoer.workspace.level_losses import LevelLoss, emotic_sample_weights
 from cocoer.workspace.qp import QP_METHODS, simplex_qp
 
@@ -80,19 +81,19 @@ class WorkspaceConfig:
     inner_params: str = "all"  # all | linear (W5)
     tie_break: str = "context_first"  # context_first | head_first (W2)
 
-    def check(self) -> None:
-        """Raise ValueError naming the field when a choice is unknown or a value < 0."""
-        for name, value, choices in (
-            ("qp_method", self.qp_method, QP_METHODS),
-            ("update", self.update, UPDATE_TYPES),
-            ("sample_weights", self.sample_weights, SAMPLE_WEIGHTS),
-            ("inner_params", self.inner_params, INNER_PARAMS),
-            ("tie_break", self.tie_break, TIE_BREAKS),
+    def check(self, where: str = "workspace.") -> None:
+        """Raise :class:`~cocoer.errors.ConfigError` (a ValueError) naming the field
+        (``where`` + name) when a choice is unknown or a value < 0."""
+        for name, choices in (
+            ("qp_method", QP_METHODS),
+            ("update", UPDATE_TYPES),
+            ("sample_weights", SAMPLE_WEIGHTS),
+            ("inner_params", INNER_PARAMS),
+            ("tie_break", TIE_BREAKS),
         ):
-            if value not in choices:
-                raise ValueError(f"unknown workspace {name} {value!r}; choose one of {choices}")
+            check_choice(f"{where}{name}", getattr(self, name), choices)
         if self.inner_lr < 0 or self.delta_scale < 0:
-            raise ValueError("workspace inner_lr and delta_scale must be >= 0")
+            raise ConfigError(f"{where}inner_lr and {where}delta_scale must be >= 0")
 
 
 @dataclass

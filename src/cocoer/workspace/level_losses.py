@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cocoer.errors import check_choice
+
 #: Weight of a class with positives in EMOTIC's dynamic weighting: w = 1 / ln(n + 1.2).
 EMOTIC_C = 1.2
 #: Weight of a class without positives.
@@ -98,8 +100,7 @@ class LevelLoss:
     kind: str = "bce"
 
     def __post_init__(self) -> None:
-        if self.kind not in LOSS_KINDS:
-            raise ValueError(f"unknown loss kind {self.kind!r}; choose one of {LOSS_KINDS}")
+        check_choice("loss kind", self.kind, LOSS_KINDS)
 
     @property
     def multi_label(self) -> bool:

@@ -27,6 +27,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from cocoer.errors import check_choice
+
 QPMethod = Literal["closed_form", "qpth", "pgd"]
 QP_METHODS: tuple[str, ...] = ("closed_form", "qpth", "pgd")
 
@@ -209,6 +211,7 @@ def simplex_qp(K: Tensor, f: Tensor, method: QPMethod | str = "closed_form") -> 
     """
     if K.dim() != 3 or f.dim() != 2 or K.shape[:2] != f.shape or K.shape[1] != K.shape[2]:
         raise ValueError(f"expected K [B,q,q] and f [B,q], got {tuple(K.shape)}, {tuple(f.shape)}")
+    check_choice("QP method", method, QP_METHODS)
     if f.shape[1] == 1:
         return torch.ones_like(f)
     K, f = normalise_problem(0.5 * (K + K.transpose(1, 2)), f)  # scale-free for every solver
@@ -216,6 +219,4 @@ def simplex_qp(K: Tensor, f: Tensor, method: QPMethod | str = "closed_form") -> 
         return simplex_qp_closed_form(K, f)
     if method == "qpth":
         return simplex_qp_qpth(K, f)
-    if method == "pgd":
-        return simplex_qp_pgd(K, f)
-    raise ValueError(f"unknown QP method {method!r}; choose one of {QP_METHODS}")
+    return simplex_qp_pgd(K, f)
