@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cocoer.constants import EMOTIC_CATEGORIES
+from cocoer.constants import DEFAULT_CSV_DIR, EMOTIC_CATEGORIES
 from cocoer.data.datamodule import PersonDataModule
 from cocoer.data.emotic import load_mat, read_emotic_csv, read_emotic_mat
 from cocoer.data.records import PersonRecord, SkipReport
+from cocoer.errors import ConfigError
 
 MAT_RELPATH = "Annotations/Annotations.mat"
 
@@ -29,11 +30,15 @@ class EmoticDataModule(PersonDataModule):
     MULTI_LABEL = True
 
     def __init__(
-        self, root: str | Path, annotations: str = "mat", csv_dir: str = "emotic_pre", **kwargs: Any
+        self,
+        root: str | Path,
+        annotations: str = "mat",
+        csv_dir: str = DEFAULT_CSV_DIR,
+        **kwargs: Any,
     ) -> None:
         super().__init__(root, **kwargs)
         if annotations not in ("mat", "csv"):
-            raise ValueError(f"annotations must be 'mat' or 'csv', got {annotations!r}")
+            raise ConfigError(f"annotations must be 'mat' or 'csv', got {annotations!r}")
         self.annotations = annotations
         self.csv_dir = csv_dir
         self._mat: dict[str, Any] | None = None

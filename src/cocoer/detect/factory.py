@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from cocoer.constants import DETECTOR_BACKENDS
 from cocoer.detect.insightface_backend import (
     FACE_MODEL_FILE,
     PERSON_MODEL_FILE,
@@ -18,15 +19,16 @@ from cocoer.detect.insightface_backend import (
 )
 from cocoer.detect.opencv_backend import HOGPersonDetector, OpenCVFaceDetector
 from cocoer.detect.types import Detector
+from cocoer.errors import InputError
 
-BACKENDS: tuple[str, ...] = ("auto", "insightface", "opencv")
+BACKENDS = DETECTOR_BACKENDS
 
 PathLike = str | os.PathLike[str]
 
 
 def _check_backend(backend: str) -> None:
     if backend not in BACKENDS:
-        raise ValueError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
+        raise InputError(f"unknown detector backend {backend!r}; choose one of {BACKENDS}")
 
 
 def insightface_available(
