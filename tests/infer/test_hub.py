@@ -295,3 +295,17 @@ def test_import_cocoer_stays_light() -> None:
     assert proc.returncode == 0, proc.stderr
     loaded = {m.split(".")[0] for m in ast.literal_eval(proc.stdout)}
     assert not loaded & {"torch", "numpy", "huggingface_hub", "omegaconf", "safetensors"}
+
+
+def test_a_hub_folder_exports_again_to_the_same_folder(hub_folder: Path, tmp_path: Path) -> None:
+    """``load_model`` reads hub folders, so the hub writer takes one as its source: the
+    weights come back byte for byte and the config is the same (its source included)."""
+    from cocoer.export.hub import write_hub_folder
+
+    again = write_hub_folder(hub_folder, tmp_path / "again", repo_id="org/tiny").folder
+    assert (again / "model.safetensors").read_bytes() == (
+        hub_folder / "model.safetensors"
+    ).read_bytes()
+    assert json.loads((again / "config.json").read_text()) == json.loads(
+        (hub_folder / "config.json").read_text()
+    )

@@ -66,7 +66,10 @@ def read_source(
     from cocoer.checkpoint.model import load_model
 
     loaded = load_model(path)
-    return loaded.hparams, loaded.state_dict(), {"kind": loaded.kind, "file": Path(path).name}
+    source = {"kind": loaded.kind, "file": Path(path).name}
+    if loaded.hub_config is not None:  # a hub folder again: what it was made from
+        source = dict(loaded.hub_config.source) or {"kind": "safetensors", "file": source["file"]}
+    return loaded.hparams, loaded.state_dict(), source
 
 
 def run_files(ckpt: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
