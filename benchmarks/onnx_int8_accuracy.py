@@ -23,8 +23,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from cocoer.checkpoint.model import load_model  # noqa: E402
 from cocoer.configs.compose import compose_config  # noqa: E402
-from cocoer.export.loading import load_checkpoint_weights_only  # noqa: E402
 from cocoer.export.onnx import OUTPUTS, export_net  # noqa: E402
 
 
@@ -70,7 +70,8 @@ def main() -> None:
         t0 = time.perf_counter()
         ckpt, cfg = train_tiny(work, args.epochs)
         train_s = time.perf_counter() - t0
-        net, thresholds, size, _ = load_checkpoint_weights_only(ckpt)
+        loaded = load_model(ckpt)
+        net, thresholds, size = loaded.net, loaded.thresholds, loaded.image_size
         sessions = {}
         for variant in ("fp32", "int8"):
             path = work / f"{variant}.onnx"

@@ -30,8 +30,8 @@ import torch
 from omegaconf import OmegaConf
 
 from cocoer import config_dir
-from cocoer.export.loading import net_from_config
 from cocoer.export.onnx import OUTPUTS, build_metadata, export_net, finalize, quantize_int8
+from cocoer.models import create_model
 from cocoer.models.cocoer import CocoER
 from cocoer.utils.timing import best_of_interleaved
 
@@ -47,7 +47,7 @@ def build_model(preset: str, image_size: int) -> CocoER:
     cfg = OmegaConf.to_container(node, resolve=True)
     assert isinstance(cfg, dict)
     torch.manual_seed(0)
-    return net_from_config({str(k): v for k, v in cfg.items()}, PRESETS[preset]).eval()
+    return create_model({str(k): v for k, v in cfg.items()}, pretrained=False).eval()
 
 
 def inputs(n: int, size: int) -> dict[str, np.ndarray]:

@@ -44,9 +44,9 @@ sys.path.insert(0, str(HERE))
 
 import authors_gwt as A  # noqa: E402
 
+from cocoer.checkpoint.model import load_model  # noqa: E402
 from cocoer.cli.convert import parse_args as convert_args  # noqa: E402
 from cocoer.cli.convert import run as convert_run  # noqa: E402
-from cocoer.infer.predictor import load_checkpoint_model  # noqa: E402
 from cocoer.utils.timing import best_of  # noqa: E402
 
 PRESETS = {"authors_eval": ("eval", 0.0), "authors_demo": ("demo", 1.0)}
@@ -158,7 +158,7 @@ def convert(work: Path, gwt: Path, preset: str, tag: str) -> tuple[torch.nn.Modu
     code = convert_run(convert_args(argv))
     if code != 0:
         sys.exit(f"cocoer-convert failed for {preset} (exit {code})")
-    net, _, _ = load_checkpoint_model(out)
+    net = load_model(out).net
     return net.eval(), json.loads(report.read_text())
 
 

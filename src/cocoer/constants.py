@@ -38,3 +38,15 @@ DEMO_VI = 0.6
 CALIBRATION_RULES: tuple[str, ...] = ("f1", "pr_equal", "fixed")
 #: Level threshold in ``calibrated`` mode (level heads have no calibrated thresholds).
 UNCALIBRATED_LEVEL = 0.5
+
+#: Face / person detector backends (``--detector``; ``auto``: InsightFace when its model
+#: file is present, else OpenCV).
+DETECTOR_BACKENDS: tuple[str, ...] = ("auto", "insightface", "opencv")
+#: Datasets ``cocoer-prepare`` reads, and EMOTIC's annotation formats.
+DATASETS: tuple[str, ...] = ("emotic", "caer_s")
+ANNOTATION_FORMATS: tuple[str, ...] = ("mat", "csv")
+#: EMOTIC's CSV annotation folder relative to the dataset root.
+DEFAULT_CSV_DIR = "emotic_pre"
+#: Default decompression-bomb guard: images with more pixels are refused (PIL's own hard limit,
+#: 2 x ``Image.MAX_IMAGE_PIXELS``, about 13.4k x 13.4k; :mod:`cocoer.data.image_io`).
+DEFAULT_MAX_PIXELS = 178_956_970

@@ -22,22 +22,37 @@ class CocoerError(Exception):
 class InputError(CocoerError, ValueError):
     """A file or value given by the user cannot be used.
 
+    ``InputError(where, reason)``, or ``InputError(message)``: one full message that names
+    the file or value itself (also how an exception is rebuilt when it crosses a process
+    boundary: pickling calls ``type(exc)(*exc.args)`` in DataLoader workers, DDP ranks).
+
     Attributes:
-        where: the file (or value) that was refused.
-        reason: why, in a few words.
+        where: the file (or value) that was refused (the whole message in the one-argument
+            form).
+        reason: why, in a few words ("" in the one-argument form).
     """
 
-    def __init__(self, where: str | os.PathLike[str], reason: str) -> None:
+    def __init__(self, where: str | os.PathLike[str], reason: str | None = None) -> None:
         self.where = str(where)
-        self.reason = " ".join(str(reason).split())  # one line
-        super().__init__(f"{self.where}: {self.reason}")
+        self.reason = "" if reason is None else " ".join(str(reason).split())  # one line
+        super().__init__(self.where if reason is None else f"{self.where}: {self.reason}")
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """A file or folder the user named does not exist (also a :class:`FileNotFoundError`)."""
 
 
 class CheckpointError(InputError):
     """A checkpoint (or exported model) that cannot be loaded safely."""
 
     def __str__(self) -> str:
+        if not self.reason:  # rebuilt from its message
+            return self.where
         return f"cannot load checkpoint {self.where}: {self.reason}"
+
+
+class WeightFileError(CocoerError, ValueError):
+    """A weight file that cannot be read (the message names the file and the reason)."""
 
 
 class ConfigError(CocoerError, ValueError):

@@ -11,7 +11,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import hydra
 import lightning as L
@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 from cocoer.configs import validate_config
 from cocoer.constants import LEVELS
-from cocoer.errors import ConfigError
+from cocoer.errors import CheckpointError, ConfigError
 from cocoer.runs.jobs import is_rank_zero
 from cocoer.runs.run_dir import check_resume_fits
 from cocoer.runs.wandb_run import attach_wandb_run
@@ -29,6 +29,10 @@ from cocoer.training.checkpoint_io import AtomicCheckpointIO
 from cocoer.training.vad_metrics import vad_baseline, vad_lines
 from cocoer.utils.files import atomic_write_text
 from cocoer.utils.provenance import git_state, run_config, write_provenance
+
+if TYPE_CHECKING:
+    from cocoer.checkpoint.model import LoadedModel
+    from cocoer.training.module import CocoERLitModule
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
 def seed_everything(seed: int | None) -> int:
     """Seed python, numpy, torch and the data-loader workers; seed 0 is a seed."""
     if seed is None:
-        raise ValueError("seed must be set (an integer >= 0)")
+        raise ConfigError("seed must be set (an integer >= 0)")
     L.seed_everything(int(seed), workers=True)
     log.info("seed: %d", int(seed))
     return int(seed)
@@ -193,13 +197,14 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path`` on ``cfg.split`` with the model config the checkpoint holds."""
-    from cocoer.training.module import CocoERLitModule
+    from cocoer.checkpoint.model import load_model
 
     if not cfg.get("ckpt_path"):
-        raise ValueError("cocoer-eval needs ckpt_path=PATH")
+        raise ConfigError("cocoer-eval needs ckpt_path=PATH")
     seed_everything(cfg.get("seed"))
-    model = CocoERLitModule.from_file(cfg.ckpt_path)  # a checkpoint or a safetensors export
-    _fit_data_to_checkpoint(cfg, model.net.num_classes, model.hparams["net"]["hfe"]["image_size"])
+    loaded = load_model(cfg.ckpt_path)  # a checkpoint, a safetensors export or a hub folder
+    model = lit_module_of(loaded)
+    _fit_data_to_checkpoint(cfg, loaded.net.num_classes, loaded.net_config["hfe"]["image_size"])
     datamodule = hydra.utils.instantiate(cfg.data)
     loggers = instantiate_list(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False)
@@ -209,7 +214,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     elif split == "val":
         trainer.validate(model, datamodule=datamodule)
     else:
-        raise ValueError(f"split must be test or val, got {split!r}")
+        raise ConfigError(f"split must be test or val, got {split!r}")
     metrics: dict[str, Any] = _metrics(trainer)
     chance = chance_level(datamodule, split)
     if chance is not None:
@@ -217,6 +222,25 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out = output_dir(cfg)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def lit_module_of(loaded: LoadedModel) -> CocoERLitModule:
+    """The LightningModule (for ``trainer.test``) holding a model from
+    :func:`cocoer.checkpoint.model.load_model`: built from its hyper-parameters, its weights
+    and thresholds loaded strictly.
+
+    Raises:
+        CheckpointError: training options of the file that the module refuses.
+    """
+    from cocoer.training.module import CocoERLitModule
+
+    try:
+        module = CocoERLitModule(**loaded.hparams)
+        module.load_state_dict(loaded.state_dict(), strict=True)
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        line = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise CheckpointError(loaded.path, f"does not fit a CocoER model ({line[:200]})") from None
+    return module
 
 
 def _fit_data_to_checkpoint(cfg: DictConfig, num_classes: int, image_size: int) -> None:

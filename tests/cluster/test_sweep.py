@@ -47,7 +47,7 @@ def test_sweep_runs_as_slurm_jobs_fails_one_aggregates_and_skips_done_jobs(
 
     summary = tmp_path / "summary"
     agg = subprocess.run(
-        [sys.executable, "-m", "cocoer.runs.aggregate", str(sweep), "--out", str(summary)],
+        [sys.executable, "-m", "cocoer.cli.aggregate", str(sweep), "--out", str(summary)],
         capture_output=True,
         text=True,
         timeout=300,

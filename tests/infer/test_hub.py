@@ -174,15 +174,16 @@ def test_infer_cli_fails_in_one_line_when_the_repo_is_not_cached(tmp_path: Path)
 def test_eval_and_ckpt_paths_read_a_hub_folder(hub_source: Source, hub_folder: Path) -> None:
     """``cocoer-eval --model NAME`` becomes ``ckpt_path=<folder>``, which rebuilds the
     LightningModule with the checkpoint's weights and thresholds."""
+    from cocoer.checkpoint.model import load_model
     from cocoer.cli.evaluate import model_override
-    from cocoer.training.module import CocoERLitModule
+    from cocoer.train import lit_module_of
 
     argv = model_override(["data=emotic", "--model", str(hub_folder)])
     assert argv == ["data=emotic", f"ckpt_path='{hub_folder.resolve()}'"]
     assert model_override(["ckpt_path=x.ckpt"]) == ["ckpt_path=x.ckpt"]
     from_hub, from_ckpt = (
-        CocoERLitModule.from_file(hub_folder),
-        CocoERLitModule.from_file(hub_source.ckpt),
+        lit_module_of(load_model(hub_folder)),
+        lit_module_of(load_model(hub_source.ckpt)),
     )
     a, b = from_hub.state_dict(), from_ckpt.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -294,3 +295,17 @@ def test_import_cocoer_stays_light() -> None:
     assert proc.returncode == 0, proc.stderr
     loaded = {m.split(".")[0] for m in ast.literal_eval(proc.stdout)}
     assert not loaded & {"torch", "numpy", "huggingface_hub", "omegaconf", "safetensors"}
+
+
+def test_a_hub_folder_exports_again_to_the_same_folder(hub_folder: Path, tmp_path: Path) -> None:
+    """``load_model`` reads hub folders, so the hub writer takes one as its source: the
+    weights come back byte for byte and the config is the same (its source included)."""
+    from cocoer.export.hub import write_hub_folder
+
+    again = write_hub_folder(hub_folder, tmp_path / "again", repo_id="org/tiny").folder
+    assert (again / "model.safetensors").read_bytes() == (
+        hub_folder / "model.safetensors"
+    ).read_bytes()
+    assert json.loads((again / "config.json").read_text()) == json.loads(
+        (hub_folder / "config.json").read_text()
+    )

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from cocoer.export.loading import load_checkpoint_weights_only
+from cocoer.checkpoint.model import load_model
 from cocoer.export.onnx import OUTPUTS, check_exportable, export_net, export_onnx
 from cocoer.models import create_model
 from cocoer.models.cocoer import CocoER
@@ -153,8 +153,14 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
 def exported(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> dict:
     out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
     report = export_onnx(tiny_checkpoint, out)
-    net, thresholds, size, _ = load_checkpoint_weights_only(tiny_checkpoint)
-    return {"path": out, "report": report, "net": net, "thresholds": thresholds, "size": size}
+    loaded = load_model(tiny_checkpoint)
+    return {
+        "path": out,
+        "report": report,
+        "net": loaded.net,
+        "thresholds": loaded.thresholds,
+        "size": loaded.image_size,
+    }
 
 
 def test_export_is_checked_and_matches_pytorch(exported: dict) -> None:

@@ -88,12 +88,12 @@ def test_reported_map_equals_sklearn(tiny_checkpoint: Path, tiny_emotic_root: Pa
     """test/mAP from cocoer-eval = mean of sklearn's AP over classes with positives."""
     from sklearn.metrics import average_precision_score
 
+    from cocoer.checkpoint.model import load_model
     from cocoer.data import EmoticDataModule
     from cocoer.train import evaluate
-    from cocoer.training.module import CocoERLitModule
     from tests.support.helpers import TINY_OVERRIDES, compose_config
 
-    model = CocoERLitModule.from_file(tiny_checkpoint).eval()
+    model = load_model(tiny_checkpoint)
     dm = EmoticDataModule(
         root=str(tiny_emotic_root), image_size=32, batch_size=8, num_workers=0, augment=None
     )

@@ -329,3 +329,41 @@ def test_the_schema_takes_the_options_from_the_training_config():
     assert [ast.unparse(b) for b in schema.bases] == ["TrainingOptions"]
     own = {n.target.id for n in schema.body if isinstance(n, ast.AnnAssign)}  # type: ignore[union-attr]
     assert own == {"_target_", "_recursive_", "net"}, own
+
+
+# ------------------------------------------------------------------------ torch.load
+def torch_load_calls(path: Path) -> list[int]:
+    """Lines of the ``torch.load(...)`` calls of a file (calls, not mentions in text)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "load"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "torch"
+    ]
+
+
+def test_the_torch_load_counter(tmp_path: Path):
+    """The oracle: calls are counted, a docstring or comment naming one is not."""
+    path = tmp_path / "m.py"
+    path.write_text(
+        '"""reads with ``torch.load(weights_only=True)``"""\nimport torch\n'
+        "# torch.load(x)\nx = torch.load('a', weights_only=True)\ny = torch.save(x, 'b')\n"
+    )
+    assert torch_load_calls(path) == [4]
+
+
+def test_one_torch_load_site():
+    """Every torch file is read by ``cocoer.utils.torch_files.load_weights_only``."""
+    found = {
+        path.relative_to(ROOT).as_posix(): lines
+        for path in sorted((SRC / PACKAGE).rglob("*.py"))
+        if (lines := torch_load_calls(path))
+    }
+    assert found == {
+        "src/cocoer/utils/torch_files.py": found.get("src/cocoer/utils/torch_files.py")
+    }
+    assert sum(len(v) for v in found.values()) == 1, found

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from cocoer.checkpoint.model import LoadedModel, load_model
 from cocoer.checkpoint.safe_load import ALLOWED_GLOBALS, load_checkpoint, load_cocoer_checkpoint
 from cocoer.errors import CheckpointError
-from cocoer.training.module import CocoERLitModule
 from tests.support.checkpoint_payloads import write_bad_files, write_payload_checkpoint
 
 
@@ -69,10 +69,10 @@ def test_plain_data_cannot_name_a_callable(tmp_path: Path) -> None:
         load_cocoer_checkpoint(path)
 
 
-def _windows(module: CocoERLitModule) -> dict[str, torch.Tensor]:
+def _windows(module: LoadedModel) -> dict[str, torch.Tensor]:
     from cocoer.data.windows import make_windows
 
-    size = int(module.hparams["net"]["hfe"]["image_size"])
+    size = int(module.net_config["hfe"]["image_size"])
     g = torch.Generator().manual_seed(0)
     pix = (torch.rand(60, 80, 3, generator=g) * 255).to(torch.uint8).numpy()
     img = Image.fromarray(pix)
@@ -86,7 +86,7 @@ def test_real_checkpoint_needs_no_allow_list_and_exports_to_safetensors(
 ) -> None:
     ckpt = load_cocoer_checkpoint(tiny_checkpoint)  # the Lightning file, as written
     assert json.loads(json.dumps(ckpt["hyper_parameters"])) == ckpt["hyper_parameters"]
-    ref = CocoERLitModule.from_file(tiny_checkpoint).eval()
+    ref = load_model(tiny_checkpoint)
     from cocoer.export.safetensors import write_export
 
     for out in (tmp_path / "folder", tmp_path / "model.safetensors"):
@@ -94,8 +94,8 @@ def test_real_checkpoint_needs_no_allow_list_and_exports_to_safetensors(
         config = json.loads(config_json.read_text())
         assert config["class_names"] == list(ref.net.class_names)
         assert config["thresholds"] == pytest.approx(ref.thresholds.tolist())
-        assert config["preprocessing"]["image_size"] == ref.hparams["net"]["hfe"]["image_size"]
-        got = CocoERLitModule.from_file(out).eval()
+        assert config["preprocessing"]["image_size"] == ref.image_size
+        got = load_model(out)
         batch = _windows(ref)
         with torch.no_grad():
             a, b = ref.net(batch), got.net(batch)
@@ -105,4 +105,4 @@ def test_real_checkpoint_needs_no_allow_list_and_exports_to_safetensors(
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\xff" * 64)
     with pytest.raises(CheckpointError, match="not a safetensors file"):
-        CocoERLitModule.from_file(bad)
+        load_model(bad)

@@ -112,9 +112,9 @@ def test_eval_and_rebuild_do_not_open_the_stored_weight_paths(
 ) -> None:
     """A checkpoint written before portable configs (a local CLIP path stored) still loads
     when the path is gone: the path is never opened on rebuild."""
+    from cocoer.checkpoint.model import load_model
     from cocoer.checkpoint.safe_load import load_checkpoint
     from cocoer.training.checkpoint_io import atomic_save
-    from cocoer.training.module import CocoERLitModule
 
     art = trained_with_local_clip
     ckpt = load_checkpoint(art["ckpt"])
@@ -122,6 +122,6 @@ def test_eval_and_rebuild_do_not_open_the_stored_weight_paths(
     ckpt["hyper_parameters"]["net"]["hfe"]["weights_path"] = "/nonexistent/machine_a/rn50.pth"
     old = art["ckpt"].with_name("old_style.ckpt")
     atomic_save(ckpt, old)
-    module = CocoERLitModule.from_file(old)
+    module = load_model(old)
     assert module.hparams["net"]["vi"]["clip_weights_path"] is None
     assert module.hparams["net"]["hfe"]["weights_path"] is None

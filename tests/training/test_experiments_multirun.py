@@ -112,7 +112,7 @@ def test_multirun_jobs_resume_failures_and_aggregate(
 
     summary = tmp_path / "summary"
     agg = subprocess.run(
-        [sys.executable, "-m", "cocoer.runs.aggregate", str(sweep), "--out", str(summary)],
+        [sys.executable, "-m", "cocoer.cli.aggregate", str(sweep), "--out", str(summary)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -350,6 +350,7 @@ def _trained_like(module: torch.nn.Module) -> None:
 
 
 def test_safetensors_export_gives_the_same_values(tmp_path):
+    from cocoer.checkpoint.model import load_model
     from cocoer.export.safetensors import write_export
     from cocoer.training.module import CocoERLitModule, to_plain
 
@@ -361,7 +362,7 @@ def test_safetensors_export_gives_the_same_values(tmp_path):
         ckpt,
     )
     weights, _ = write_export(ckpt, tmp_path / "export")
-    back = CocoERLitModule.from_file(weights).eval()
+    back = load_model(weights)
     batch = _batch(3, seed=4)
     with torch.no_grad():
         want, got = module.net(batch), back.net(batch)

@@ -1,7 +1,8 @@
 """Safe loading of checkpoint files a user passes in (they are untrusted: never unpickled).
 
-:func:`load_checkpoint` reads a Lightning checkpoint with ``torch.load(weights_only=True)``
-and an explicit allow-list, :data:`ALLOWED_GLOBALS`, which is EMPTY: a cocoer checkpoint
+:func:`load_checkpoint` reads a Lightning checkpoint with the package's one torch reader,
+:func:`cocoer.utils.torch_files.load_weights_only` (``torch.load(weights_only=True)``), and
+an explicit allow-list, :data:`ALLOWED_GLOBALS`, which is EMPTY: a cocoer checkpoint
 holds only plain containers (dict, list, tuple, OrderedDict), strings, numbers and tensors
 (the config and the class names are stored as plain dicts and lists,
 :meth:`cocoer.training.module.CocoERLitModule.on_save_checkpoint`). The globals that other
@@ -12,12 +13,13 @@ files get a :class:`~cocoer.errors.CheckpointError` with a one-line message.
 
 Before torch reads a file, a legacy (non-zip) archive or a zip bomb is refused; after, a
 tensor view that would expand on copy (stride 0, overlapping, past its storage) is refused
-(:mod:`cocoer.checkpoint.weight_files`), so no file makes the loader allocate more than it holds.
+(:mod:`cocoer.utils.torch_files`), so no file makes the loader allocate more than it holds.
 
-The exported safetensors format (:mod:`cocoer.export.safetensors`) is read by
-:func:`load_model_file`, which dispatches on the file name, checks the stored config
-(literal data, sizes within :mod:`cocoer.utils.bounds`) and makes it portable
-(:func:`portable_hparams`): this is the one path by which a model is rebuilt from a file.
+:func:`read_model_file` reads any model file (a checkpoint, the exported safetensors format
+of :mod:`cocoer.export.safetensors`, a hub folder), dispatching on the file name, checks the
+stored config (literal data, sizes within :mod:`cocoer.utils.bounds`) and makes it portable
+(:func:`portable_hparams`); :func:`cocoer.checkpoint.model.load_model`, the one place a
+model is rebuilt from a file, builds the model from what it returns.
 """
 
 from __future__ import annotations
@@ -26,35 +28,18 @@ import os
 import pickle
 import re
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from cocoer.checkpoint.export_format import read_export
-from cocoer.checkpoint.weight_files import WeightFileError, check_views, zip_problem
-from cocoer.errors import CheckpointError
+from cocoer.errors import CheckpointError, WeightFileError
+from cocoer.utils.torch_files import ALLOWED_GLOBALS, check_views, load_weights_only, zip_problem
 
-#: Globals (classes / functions) a cocoer checkpoint may reference beyond torch's own
-#: tensor and container rebuilders. Kept empty on purpose.
-ALLOWED_GLOBALS: tuple[Any, ...] = ()
+__all__ = ["ALLOWED_GLOBALS", "load_checkpoint", "load_cocoer_checkpoint", "load_model_file"]
 
 _GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
-
-
-@contextmanager
-def _only_allowed_globals() -> Iterator[None]:
-    """Within the block, torch's weights-only unpickler accepts only ALLOWED_GLOBALS."""
-    registered = list(torch.serialization.get_safe_globals())
-    torch.serialization.clear_safe_globals()
-    try:
-        with torch.serialization.safe_globals(list(ALLOWED_GLOBALS)):
-            yield
-    finally:
-        torch.serialization.clear_safe_globals()
-        torch.serialization.add_safe_globals(registered)
 
 
 def _refusal(exc: BaseException) -> str:
@@ -84,8 +69,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if problem:
         raise CheckpointError(path, f"not a checkpoint ({problem})")
     try:
-        with _only_allowed_globals():
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_weights_only(path)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(path, _refusal(exc)) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -140,17 +124,32 @@ NET_TARGETS = ("cocoer.models.cocoer.CocoER",)
 _HYDRA_KEYS = ("_target_", "_args_", "_partial_", "_recursive_", "_convert_")
 
 
+def known_clip_names() -> list[str]:
+    """CLIP architectures open_clip can build (the project's tiny configs included)."""
+    import open_clip
+
+    from cocoer.models.vi import register_tiny_clip_configs
+
+    register_tiny_clip_configs()
+    return list(open_clip.list_models())
+
+
 def check_hparams(path: str | os.PathLike[str], hp: Any) -> None:
     """Refuse a stored config that would make Hydra call anything but :data:`NET_TARGETS`
-    (a plain-data checkpoint could otherwise name any callable in ``_target_``), that holds
-    an OmegaConf interpolation (``${oc.env:SECRET}``: configs from files are literal data),
-    or whose sizes are out of :data:`cocoer.utils.bounds.LIMITS`."""
+        (a plain-data checkpoint could otherwise name any callable in ``_target_``), that holds
+        an OmegaConf interpolation (``${oc.env:SECRET}``: configs from files are literal data),
+        whose sizes are out of :data:`cocoer.utils.bounds.LIMITS`, or whose CLIP is not one that
+    open_clip knows."""
     from cocoer.utils.bounds import check_literal, check_net_bounds
 
     if not isinstance(hp, dict) or not isinstance(hp.get("net"), dict):
         raise CheckpointError(path, "not a CocoER checkpoint (no hyper_parameters.net)")
     check_literal(path, hp)
     check_net_bounds(path, hp["net"])
+    vi = hp["net"].get("vi")
+    clip = vi.get("clip_name") if isinstance(vi, dict) else None
+    if clip is not None and clip not in known_clip_names():
+        raise CheckpointError(path, f"unknown CLIP architecture vi.clip_name={str(clip)[:60]!r}")
     target = hp["net"].get("_target_")  # absent in configs written by create_model's schema
     if target is not None and target not in NET_TARGETS:
         raise CheckpointError(path, f"refused net._target_ {target!r} (allowed: {NET_TARGETS})")
@@ -174,23 +173,50 @@ def is_export(path: str | os.PathLike[str]) -> bool:
     return p.suffix == ".safetensors" or (p.is_dir() and (p / "model.safetensors").is_file())
 
 
-def load_model_file(
-    path: str | os.PathLike[str],
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(hyper_parameters, state_dict)`` of a checkpoint, a safetensors export or a hub
-    folder (detected by extension / folder), all read without running code from the file."""
-    from cocoer.hub.load import is_hub_folder, read_hub_as_checkpoint
+class ModelFile(NamedTuple):
+    """What a model file holds, checked: portable ``hparams`` (the LightningModule's
+    arguments), ``state`` (``net.*`` weights and the ``thresholds`` buffer), ``kind``
+    (``checkpoint`` | ``converted`` | ``safetensors`` | ``hub``) and, for a hub folder,
+    its checked ``config.json`` (:class:`cocoer.hub.config.HubConfig`, else None)."""
 
-    if is_hub_folder(path):
-        hp, state = read_hub_as_checkpoint(path)
+    hparams: dict[str, Any]
+    state: dict[str, torch.Tensor]
+    kind: str
+    hub_config: Any = None
+
+
+def read_model_file(path: str | os.PathLike[str], hub: bool = False) -> ModelFile:
+    """A checkpoint, a safetensors export or a hub folder (detected by extension /
+    folder; ``hub``: read as a hub folder whatever its config says, so that a refused
+    ``config.json`` is named as such), read without running code from the file, its config
+    checked and portable."""
+    from cocoer.hub.load import is_hub_folder, read_hub_folder
+
+    hub_config = None
+    if hub or is_hub_folder(path):
+        hub_config, net_state = read_hub_folder(path)
+        hp: dict[str, Any] = hub_config.lit_hparams()
+        state = {f"net.{k}": v for k, v in net_state.items()}
+        state["thresholds"] = torch.tensor(hub_config.thresholds, dtype=torch.float32)
+        kind = "hub"
     elif is_export(path):
         hp, state = read_export(path)
+        kind = "safetensors"
     else:
         ckpt = load_cocoer_checkpoint(path)
         hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
+        kind = "converted" if "cocoer_conversion" in ckpt else "checkpoint"
     check_hparams(path, hp)
     check_state_fits(path, hp["net"], state)
-    return portable_hparams(hp), state
+    return ModelFile(portable_hparams(hp), state, kind, hub_config)
+
+
+def load_model_file(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(hyper_parameters, state_dict)`` of :func:`read_model_file`."""
+    found = read_model_file(path)
+    return found.hparams, found.state
 
 
 #: ``net`` options that name files of the training machine or downloads; they only

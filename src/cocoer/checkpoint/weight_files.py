@@ -29,6 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cocoer.errors import MissingFileError, WeightFileError
+from cocoer.utils.torch_files import check_views, load_weights_only, view_problem, zip_problem
+
 _STORAGE_DTYPES = {
     "FloatStorage": torch.float32,
     "DoubleStorage": torch.float64,
@@ -68,71 +71,6 @@ def _brief(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:200]
 
 
-class WeightFileError(ValueError):
-    """A weight file that cannot be read (the message names the file and the reason)."""
-
-
-#: bytes a zip archive may expand to beyond its own size (torch stores entries uncompressed)
-ZIP_SLACK = 1 << 20
-
-
-def zip_problem(path: Path) -> str | None:
-    """Why the torch archive ``path`` must not be opened (a legacy non-zip file, whose
-    storages are allocated at their declared size before being read, or entries that
-    expand beyond the file's size: a zip bomb), or None."""
-    if not zipfile.is_zipfile(path):
-        return "not a zip-format torch file (legacy files are not read; re-save with torch >= 1.6)"
-    try:
-        with zipfile.ZipFile(path) as zf:
-            declared = sum(info.file_size for info in zf.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return f"damaged zip archive ({_brief(exc)})"
-    size = path.stat().st_size
-    if declared > 2 * size + ZIP_SLACK:
-        return f"its entries expand to {declared} bytes from a {size}-byte file (zip bomb?)"
-    return None
-
-
-def view_problem(t: Tensor) -> str | None:
-    """Why tensor ``t`` must not be materialised (a view reaching past its storage, a
-    stride-0 or overlapping view that would expand on copy), or None."""
-    dims = [(int(n), int(s)) for n, s in zip(t.shape, t.stride(), strict=True) if n > 1]
-    if not dims:
-        return None
-    if any(s <= 0 for _, s in dims):
-        return "a stride-0 (broadcast) view"
-    extent = t.storage_offset() + sum((n - 1) * s for n, s in dims) + 1
-    if extent * t.element_size() > t.untyped_storage().nbytes():
-        return "a view reaching past its storage"
-    span = 1
-    for n, s in sorted(dims, key=lambda d: d[1]):
-        if s < span:
-            return "an overlapping view"
-        span = n * s
-    return None
-
-
-def check_views(tensors: Mapping[str, Tensor], where: str | os.PathLike[str]) -> None:
-    """Refuse tensors whose materialised size would exceed the bytes the file holds.
-
-    Raises:
-        WeightFileError: a stride-0 / overlapping / out-of-storage view, or views adding up
-            to more than twice the distinct storages' bytes.
-    """
-    storages: dict[int, int] = {}
-    total = 0
-    for key, t in tensors.items():
-        problem = view_problem(t)
-        if problem:
-            raise WeightFileError(f"{where}: tensor {str(key)[:80]!r} is {problem}; refusing it")
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        total += t.numel() * t.element_size()
-    if total > 2 * sum(storages.values()) + ZIP_SLACK:
-        raise WeightFileError(
-            f"{where}: tensors share storages to expand to {total} bytes; refusing them"
-        )
-
-
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """Tensors of a weight file by key (see the module docstring for the formats).
 
@@ -141,7 +79,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weight file not found: {path}")
+        raise MissingFileError(path, "weight file not found")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -155,7 +93,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     if _torchscript_prefix(path) is not None:
         return unwrap_state_dict(read_torchscript_tensors(path), path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_weights_only(path)
     except pickle.UnpicklingError as exc:
         raise WeightFileError(f"cannot read {path}: {_refused(exc)}") from None
     except Exception as exc:

@@ -60,8 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     """Convert, print the report, write the checkpoint; the exit status."""
-    from cocoer.checkpoint.weight_files import WeightFileError
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     from cocoer.convert.authors import convert_authors, save_converted_checkpoint
+    from cocoer.errors import CocoerError
 
     for name, path in (
         ("authors' checkpoint", args.authors_ckpt),
@@ -73,14 +76,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         model_cfg = compose_model_config(args.preset, list(args.overrides))
-    except Exception as exc:
+    except (CocoerError, HydraException, OmegaConfBaseException) as exc:
         print(f"cocoer-convert: bad --set override: {exc}".splitlines()[0], file=sys.stderr)
         return 2
     try:
         state, report = convert_authors(
             args.authors_ckpt, model_cfg["net"], args.clip_weights, args.vi_weights
         )
-    except (FileNotFoundError, WeightFileError) as exc:
+    except CocoerError as exc:
         print(f"cocoer-convert: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

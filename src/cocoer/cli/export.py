@@ -20,7 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cocoer.errors import InputError
+from cocoer.errors import CocoerError
 from cocoer.export.hub_cli import add_hub_arguments, run_hub_export
 from cocoer.export.onnx_cli import add_onnx_arguments, run_onnx_export
 from cocoer.utils.files import os_error_line
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_hub_export(args)
         else:
             return run_onnx_export(args)
-    except (InputError, FileNotFoundError) as exc:
+    except CocoerError as exc:  # bad input; anything else is a bug (traceback)
         print(f"cocoer-export: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # --out not writable, disk full

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cocoer.detect import BACKENDS
+from cocoer.constants import DETECTOR_BACKENDS
+from cocoer.errors import CocoerError
 from cocoer.utils.files import atomic_write_text, os_error_line, printable
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="calibrated",
         help="'calibrated' (stored in the checkpoint), 'demo' (authors' 0.26 / 0.6) or a value",
     )
-    p.add_argument("--detector", default="auto", choices=BACKENDS, help="detector backend")
+    p.add_argument("--detector", default="auto", choices=DETECTOR_BACKENDS, help="detector backend")
     p.add_argument("--insightface-models", default=None, help="folder of InsightFace ONNX files")
     p.add_argument(
         "--device",
@@ -225,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.inputs:
                 parser.error("give at least one image, folder, video or webcam index")
             code = run_inference(args)
-    except (FileNotFoundError, ValueError) as exc:  # cocoer.errors.InputError included
+    except CocoerError as exc:  # bad input; anything else is a bug and keeps its traceback
         print(f"cocoer-infer: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # --out not writable, disk full

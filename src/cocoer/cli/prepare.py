@@ -17,16 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cocoer.detect.factory import BACKENDS
-from cocoer.detect.prepare import (
-    ANNOTATION_FORMATS,
-    DATASETS,
-    DEFAULT_CSV_DIR,
-    PrepareSummary,
-    prepare_dataset,
-)
+from cocoer.constants import ANNOTATION_FORMATS, DATASETS, DEFAULT_CSV_DIR, DETECTOR_BACKENDS
 
-__all__ = ["PrepareSummary", "build_parser", "main", "prepare_dataset"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--detector",
         default="auto",
-        choices=BACKENDS,
+        choices=DETECTOR_BACKENDS,
         help="face detector: auto = insightface when its model file is present, else opencv",
     )
     parser.add_argument(
@@ -78,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cocoer-prepare``; returns the exit code (0 ok, 1 error)."""
     args = build_parser().parse_args(argv)
+    from cocoer.detect.prepare import prepare_dataset  # after parsing: --help stays light
+    from cocoer.errors import CocoerError
+
     try:
         summary = prepare_dataset(
             args.dataset,
@@ -90,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             strict=args.strict,
             progress=not args.no_progress,
         )
-    except (OSError, ValueError) as exc:  # BadSampleError is a ValueError
+    except (CocoerError, OSError) as exc:  # bad input (BadSampleError...), unreadable files
         print(f"cocoer-prepare: error: {exc}", file=sys.stderr)
         return 1
     print(summary.table())

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoer.constants import LEVELS
+from cocoer.errors import CocoerError, InputError, MissingFileError
 from cocoer.utils.files import loads_json, os_error_line, printable
 
 
@@ -114,10 +115,10 @@ def write_report(run_dir: Path, split: str = "test") -> dict[str, Path]:
 
     path = run_dir / "metrics.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no metrics.json (is this a cocoer run directory?)")
-    metrics = loads_json(path.read_bytes(), path)  # InputError (a ValueError) when damaged
+        raise MissingFileError(f"{path}: no metrics.json (is this a cocoer run directory?)")
+    metrics = loads_json(path.read_bytes(), path)  # InputError when damaged
     if not isinstance(metrics, dict):
-        raise ValueError(f"{path}: not a JSON object of metrics")
+        raise InputError(f"{path}: not a JSON object of metrics")
     # only numbers are metrics (a string, null or list in the file is not one)
     metrics = {
         k: float(v)
@@ -126,7 +127,7 @@ def write_report(run_dir: Path, split: str = "test") -> dict[str, Path]:
     }
     rows = mechanism_rows(metrics, split)
     if not any(r["table"].startswith("planted") for r in rows):
-        raise ValueError(
+        raise InputError(
             f"{path}: no conflict metrics ({split}/conflict_first_excluded): the report needs a "
             "run on generated data with planted conflicts"
         )
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = write_report(args.run_dir, args.split)
-    except (FileNotFoundError, ValueError) as exc:
+    except CocoerError as exc:
         print(f"cocoer-report: error: {printable(str(exc), 1000)}", file=sys.stderr)
         return 2
     except OSError as exc:  # the run directory is not writable, disk full

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoer.data.records import SkipReport
+from cocoer.errors import InputError
 
 CACHE_NAME = "cocoer_boxes.jsonl"
 SOURCES = ("annotation", "insightface", "opencv", "heuristic")
@@ -49,25 +50,25 @@ def _check_box(value: Any, where: str) -> list[float] | None:
         or len(value) != 4
         or not all(isinstance(v, int | float) and math.isfinite(v) for v in value)
     ):
-        raise ValueError(f"{where}: a box must be null or 4 finite numbers, got {value!r}")
+        raise InputError(f"{where}: a box must be null or 4 finite numbers, got {value!r}")
     return [float(v) for v in value]
 
 
 def validate_entry(entry: dict[str, Any], where: str = "box cache entry") -> dict[str, Any]:
     """Check one cache object (types, box shape, sources); returns a normalised copy."""
     if not isinstance(entry, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(entry).__name__}")
+        raise InputError(f"{where}: expected a JSON object, got {type(entry).__name__}")
     if not isinstance(entry.get("image"), str) or not entry["image"]:
-        raise ValueError(f"{where}: 'image' must be a non-empty string")
+        raise InputError(f"{where}: 'image' must be a non-empty string")
     if not isinstance(entry.get("person"), int) or isinstance(entry.get("person"), bool):
-        raise ValueError(f"{where}: 'person' must be an integer")
+        raise InputError(f"{where}: 'person' must be an integer")
     out = dict(entry)
     out["image"] = entry["image"].replace("\\", "/")
     for level in ("head", "body"):
         out[f"{level}_box"] = _check_box(entry.get(f"{level}_box"), f"{where} ({level}_box)")
         src = entry.get(f"{level}_source")
         if src is not None and src not in SOURCES:
-            raise ValueError(
+            raise InputError(
                 f"{where}: {level}_source must be one of {SOURCES} or null, got {src!r}"
             )
         out[f"{level}_source"] = src
@@ -115,7 +116,7 @@ def load_box_cache(
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: malformed JSON line ({exc.msg})") from exc
+            raise InputError(f"{where}: malformed JSON line ({exc.msg})") from exc
         entry = validate_entry(obj, where)
         out[(entry["image"], entry["person"])] = entry
     return out

@@ -21,7 +21,7 @@ import numpy as np
 
 from cocoer.constants import CAER_S_CLASSES
 from cocoer.data.records import PersonRecord, SkipReport, skip_or_raise
-from cocoer.errors import check_choice
+from cocoer.errors import ConfigError, MissingFileError, check_choice
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 _IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -41,7 +41,7 @@ def split_train_val(
 ) -> tuple[list[str], list[str]]:
     """Deterministic per-class split of sorted ``files`` into (train, val)."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     ordered = sorted(files)
     perm = np.random.default_rng([int(split_seed), int(class_index)]).permutation(len(ordered))
     n_val = round(val_fraction * len(ordered))
@@ -75,7 +75,7 @@ def list_caer_s(
     base = resolve_caer_s_root(root)
     folder = base / ("test" if split == "test" else "train")
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: CAER-S split folder not found (root={root})")
+        raise MissingFileError(f"{folder}: CAER-S split folder not found (root={root})")
     known = {c: i for i, c in enumerate(CAER_S_CLASSES)}
     per_class: dict[int, list[str]] = {}
     for entry in sorted(folder.iterdir()):

@@ -9,6 +9,7 @@ from cocoer.constants import CAER_S_CLASSES
 from cocoer.data.caer_s import list_caer_s, resolve_caer_s_root
 from cocoer.data.datamodule import PersonDataModule
 from cocoer.data.records import PersonRecord, SkipReport
+from cocoer.errors import ConfigError
 
 
 class CaerSDataModule(PersonDataModule):
@@ -31,7 +32,7 @@ class CaerSDataModule(PersonDataModule):
     ) -> None:
         super().__init__(root, **kwargs)
         if not 0.0 <= float(val_fraction) < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
         self.val_fraction = float(val_fraction)
         self.split_seed = int(split_seed)
 

@@ -28,6 +28,7 @@ from cocoer.data.synthetic.meta import is_stale, read_planted_conflicts
 from cocoer.data.tensor_augment import finish_batch
 from cocoer.data.transforms import AugmentConfig, WindowTransform
 from cocoer.data.windows import DEFAULT_MAX_PIXELS
+from cocoer.errors import ConfigError, MissingFileError
 
 _STAGE_SPLITS: dict[str | None, tuple[str, ...]] = {
     "fit": ("train", "val"),
@@ -103,22 +104,22 @@ class PersonDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if num_classes is not None and int(num_classes) != len(self.CLASS_NAMES):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: num_classes={num_classes} but the dataset has "
                 f"{len(self.CLASS_NAMES)} classes"
             )
         if multi_label is not None and bool(multi_label) != self.MULTI_LABEL:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: multi_label={multi_label} but the dataset is "
                 f"{'multi' if self.MULTI_LABEL else 'single'}-label"
             )
         if root is None or not str(root).strip():
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__}: root is empty (is EMOTIC_ROOT / CAER_S_ROOT set to an "
                 "empty string?)"
             )
         if int(image_size) < 1 or int(batch_size) < 1 or int(num_workers) < 0:
-            raise ValueError("image_size and batch_size must be >= 1 and num_workers >= 0")
+            raise ConfigError("image_size and batch_size must be >= 1 and num_workers >= 0")
         self.root = Path(os.path.expanduser(str(root)))
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
@@ -226,7 +227,7 @@ class PersonDataModule(pl.LightningDataModule):
             if self.synthetic is not None:  # setup without prepare_data (e.g. in tests)
                 self.prepare_data()
             else:
-                raise FileNotFoundError(self.missing_message())
+                raise MissingFileError(self.missing_message())
         splits = _STAGE_SPLITS.get(stage)
         if splits is None:
             raise ValueError(f"unknown stage {stage!r}")

@@ -46,7 +46,7 @@ import numpy as np
 from cocoer.constants import EMOTIC_CATEGORIES, VAD_NAMES, VAD_RANGE
 from cocoer.data.heuristics import sanitize_box, tag_note
 from cocoer.data.records import BadSampleError, BBox, PersonRecord, SkipReport, skip_or_raise
-from cocoer.errors import check_choice
+from cocoer.errors import InputError, MissingFileError, check_choice
 
 SPLITS = ("train", "val", "test")
 _CAT_INDEX = {c.replace(" ", "").lower(): i for i, c in enumerate(EMOTIC_CATEGORIES)}
@@ -117,7 +117,7 @@ def _box(value: Any) -> list[float] | None:
     if arr is None or arr.size == 0:
         return None
     if arr.size != 4:
-        raise ValueError(f"box has {arr.size} numbers, expected 4")
+        raise InputError(f"box has {arr.size} numbers, expected 4")
     return [float(v) for v in arr]
 
 
@@ -138,11 +138,11 @@ def load_mat(mat_path: str | os.PathLike[str]) -> dict[str, Any]:
 
     path = Path(mat_path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: EMOTIC annotation file not found")
+        raise MissingFileError(f"{path}: EMOTIC annotation file not found")
     try:
         return scipy.io.loadmat(str(path), squeeze_me=True, struct_as_record=False)
     except Exception as exc:  # scipy raises ValueError/TypeError/OSError on garbage
-        raise ValueError(
+        raise InputError(
             f"{path}: corrupt or unreadable .mat file ({type(exc).__name__}: {exc})"
         ) from exc
 
@@ -264,7 +264,7 @@ def _entry_image(entry: Any, where: str) -> tuple[str, tuple[int, int] | None]:
         filename = _str_field(entry, "filename")
         folder = _str_field(entry, "folder").replace("\\", "/").strip("/")
     except Exception as exc:
-        raise ValueError(f"{where} malformed entry ({exc})") from exc
+        raise InputError(f"{where} malformed entry ({exc})") from exc
     image = f"{folder}/{filename}" if folder else filename
     size_struct = _field(entry, "image_size")
     size: tuple[int, int] | None = None
@@ -329,7 +329,7 @@ def read_emotic_mat(
     data = mat if mat is not None else load_mat(mat_path)
     if split not in data:
         present = sorted(k for k in data if not k.startswith("__"))
-        raise ValueError(f"{mat_path}: split {split!r} missing from the .mat (has {present})")
+        raise InputError(f"{mat_path}: split {split!r} missing from the .mat (has {present})")
     records: list[PersonRecord] = []
     for e_idx, entry in enumerate(_items(data[split])):
         image, size = _entry_image(entry, f"{mat_path}: {split}[{e_idx}]")
@@ -378,7 +378,7 @@ def _literal(cell: str, where: str, column: str) -> Any:
                 return json.loads(re.sub(r"\bnan\b", "NaN", text, flags=re.IGNORECASE))
             except ValueError:
                 pass
-        raise ValueError(
+        raise InputError(
             f"{where}: column {column!r} is not a list literal: {text[:60]!r}"
         ) from exc
 
@@ -402,9 +402,9 @@ def _csv_row_values(
         cont = tuple(float(v) for v in cont_l) if len(cont_l) == 3 else None
         names = [cats] if isinstance(cats, str) else [str(c) for c in cats]
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{line}: malformed values ({exc})") from None
+        raise InputError(f"{line}: malformed values ({exc})") from None
     if box_l and body is None:
-        raise ValueError(f"{line}: malformed box: {box_v!r}")
+        raise InputError(f"{line}: malformed box: {box_v!r}")
     return size, body, names, cont
 
 
@@ -423,16 +423,16 @@ def read_emotic_csv(
     """
     path = Path(csv_path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: EMOTIC CSV annotation file not found")
+        raise MissingFileError(f"{path}: EMOTIC CSV annotation file not found")
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
-                raise ValueError(f"{path}: missing CSV column(s) {missing}")
+                raise InputError(f"{path}: missing CSV column(s) {missing}")
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
+        raise InputError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
     records: list[PersonRecord] = []
     counter: dict[str, int] = {}
     for r_idx, raw_row in enumerate(rows):

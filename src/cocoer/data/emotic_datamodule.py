@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cocoer.constants import EMOTIC_CATEGORIES
+from cocoer.constants import DEFAULT_CSV_DIR, EMOTIC_CATEGORIES
 from cocoer.data.datamodule import PersonDataModule
 from cocoer.data.emotic import load_mat, read_emotic_csv, read_emotic_mat
 from cocoer.data.records import PersonRecord, SkipReport
@@ -30,7 +30,11 @@ class EmoticDataModule(PersonDataModule):
     MULTI_LABEL = True
 
     def __init__(
-        self, root: str | Path, annotations: str = "mat", csv_dir: str = "emotic_pre", **kwargs: Any
+        self,
+        root: str | Path,
+        annotations: str = "mat",
+        csv_dir: str = DEFAULT_CSV_DIR,
+        **kwargs: Any,
     ) -> None:
         super().__init__(root, **kwargs)
         check_choice("annotations", annotations, ("mat", "csv"))

@@ -50,6 +50,7 @@ from cocoer.data.tensor_augment import crop_batch, draw_params, finish_batch
 from cocoer.data.transforms import AugmentConfig
 from cocoer.data.window_arrays import crop_windows_array, resize_region_array
 from cocoer.data.windows import load_image
+from cocoer.errors import InputError
 
 #: bump when the layout or the window code changes: old caches are then rebuilt
 CACHE_VERSION = 1
@@ -275,7 +276,7 @@ class CachedWindowsDataset(Dataset):
             out = crop_batch(context, wh, bpx, hpx, params, S)
         else:
             if context.shape[-1] != S:
-                raise ValueError(f"{self.folder}: context side {context.shape[-1]} != S = {S}")
+                raise InputError(f"{self.folder}: context side {context.shape[-1]} != S = {S}")
             boxes = take(arr["boxes"], srt)[back]
             out = {"context": context, "body_box": boxes[:, 0], "head_box": boxes[:, 1]}
         out["body"], out["head"] = body, head

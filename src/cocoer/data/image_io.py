@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cocoer.constants import DEFAULT_MAX_PIXELS
 from cocoer.data.records import BadSampleError
 
-#: Default decompression-bomb guard: images with more pixels are refused (PIL's own hard limit,
-#: 2 x ``Image.MAX_IMAGE_PIXELS``, about 13.4k x 13.4k). While a cap is given it replaces PIL's
-#: check (``max_pixels=None`` leaves PIL's default guard in force).
-DEFAULT_MAX_PIXELS = 178_956_970
+#: While a cap (:data:`DEFAULT_MAX_PIXELS` by default) is given it replaces PIL's check
+#: (``max_pixels=None`` leaves PIL's default guard in force).
+__all__ = ["DEFAULT_MAX_PIXELS", "load_image", "probe_image", "to_rgb"]
 
 _ORIENTATION_TAG = 0x0112
 _SWAPS_AXES = {5, 6, 7, 8}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cocoer.errors import InputError
+
 #: Pixel box ``(x1, y1, x2, y2)`` in the ORIGINAL image frame.
 BBox = tuple[float, float, float, float]
 
@@ -153,18 +155,13 @@ class SkipReport:
         return cls(items=[(d["where"], d["reason"]) for d in data["items"]])
 
 
-class BadSampleError(ValueError):
+class BadSampleError(InputError):
     """A bad input (file or annotation) met in strict mode, or at load time.
 
-    The message names the file (or record) and the reason.
+    The message names the file (or record) and the reason; the one-argument form (a full
+    message) keeps the error re-raisable across DataLoader worker processes, which rebuild
+    exceptions as ``type(msg)`` (:class:`cocoer.errors.InputError`).
     """
-
-    def __init__(self, where: str, reason: str | None = None) -> None:
-        # One-argument form (a full message) keeps the error re-raisable across DataLoader
-        # worker processes, which rebuild exceptions as ``type(msg)``.
-        self.where = str(where)
-        self.reason = "" if reason is None else str(reason)
-        super().__init__(self.where if reason is None else f"{self.where}: {self.reason}")
 
 
 def skip_or_raise(report: SkipReport | None, strict: bool, where: str, reason: str) -> None:

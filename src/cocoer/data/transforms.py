@@ -27,6 +27,7 @@ from PIL import Image
 from cocoer.constants import LEVELS
 from cocoer.data.records import BBox
 from cocoer.data.windows import crop_windows, make_windows, normalize
+from cocoer.errors import ConfigError
 
 _GRAY = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32).view(3, 1, 1)
 
@@ -59,13 +60,15 @@ class AugmentConfig:
         for name in ("flip_p", "crop_p", "jitter_p"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
-                raise ValueError(f"augment.{name} must be in [0, 1], got {v}")
+                raise ConfigError(f"augment.{name} must be in [0, 1], got {v}")
         if not 0.0 < self.crop_min_scale <= 1.0:
-            raise ValueError(f"augment.crop_min_scale must be in (0, 1], got {self.crop_min_scale}")
+            raise ConfigError(
+                f"augment.crop_min_scale must be in (0, 1], got {self.crop_min_scale}"
+            )
         for name in ("brightness", "contrast", "saturation"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
-                raise ValueError(f"augment.{name} must be in [0, 1), got {v}")
+                raise ConfigError(f"augment.{name} must be in [0, 1), got {v}")
 
     @classmethod
     def from_any(cls, value: AugmentConfig | Mapping[str, Any] | bool | None) -> AugmentConfig:
@@ -79,7 +82,7 @@ class AugmentConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(value) - known
         if unknown:
-            raise ValueError(f"unknown augment keys {sorted(unknown)}; known: {sorted(known)}")
+            raise ConfigError(f"unknown augment keys {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{k: value[k] for k in value})
 
 

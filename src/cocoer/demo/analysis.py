@@ -23,6 +23,7 @@ from cocoer.data.image_io import DEFAULT_MAX_PIXELS, load_image
 from cocoer.data.records import BadSampleError
 from cocoer.demo.boxes import BoxError, parse_boxes, persons_from_boxes
 from cocoer.demo.models import PYTORCH, DemoModels
+from cocoer.errors import CocoerError
 from cocoer.infer.draw import annotate
 from cocoer.infer.results import HeadPrediction, ImageResult
 
@@ -136,7 +137,7 @@ class DemoAnalyser:
         name = Path(req.photo).name
         try:
             engine = self.models.engine(req.engine, req.thresholds, req.detector)
-        except ValueError as exc:
+        except CocoerError as exc:
             return DemoOutput(f"Settings: {exc}")
         try:
             image = load_image(req.photo, self.max_pixels)

@@ -14,12 +14,13 @@ import numpy as np
 
 from cocoer.data.records import BBox
 from cocoer.detect import Detector, PersonDetection, head_for_body
+from cocoer.errors import CocoerError
 
 #: ``body_source`` of a box given by hand.
 HAND = "hand"
 
 
-class BoxError(ValueError):
+class BoxError(CocoerError, ValueError):
     """A hand-given box line that cannot be used (the message names the line)."""
 
 

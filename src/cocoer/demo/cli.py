@@ -15,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cocoer.data.image_io import DEFAULT_MAX_PIXELS
+from cocoer.constants import DEFAULT_MAX_PIXELS
 from cocoer.demo.config import ServeConfig
 
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         print(f"cocoer-demo: error: {exc} (install the demo extra: cocoer[demo])", file=sys.stderr)
         return 2
-    except (CocoerError, FileNotFoundError, ValueError) as exc:
+    except CocoerError as exc:
         print(f"cocoer-demo: error: {exc}", file=sys.stderr)
         return 2
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cocoer.errors import CocoerError
+from cocoer.errors import CocoerError, InputError
 from cocoer.infer.thresholds import parse_threshold_spec
 
 if TYPE_CHECKING:
@@ -114,7 +114,8 @@ def _load_hub(ref: str, device: str) -> TorchModel:
 
 def load_torch_model(source: ModelSource, work_dir: Path) -> TorchModel | None:
     """The PyTorch model of ``source`` (None when it names only an ONNX export)."""
-    from cocoer.infer.predictor import load_checkpoint_model
+    from cocoer.checkpoint.model import load_model
+    from cocoer.infer.predictor import resolve_device
 
     given = source.torch_sources()
     if not given:
@@ -123,8 +124,9 @@ def load_torch_model(source: ModelSource, work_dir: Path) -> TorchModel | None:
     if kind == "hub":
         return _load_hub(value, source.device or "cpu")
     path = _convert_authors(source, work_dir) if kind == "authors" else Path(value)
-    net, calibrated, size = load_checkpoint_model(path, source.device or "cpu")
-    return TorchModel(net, calibrated, size, value)
+    loaded = load_model(path)
+    net = loaded.net.to(resolve_device(source.device or "cpu")).eval()
+    return TorchModel(net, loaded.thresholds, loaded.image_size, value)
 
 
 class DemoModels:
@@ -147,7 +149,7 @@ class DemoModels:
                 self.engine(ONNX, "calibrated", "opencv")
         except ModelLoadError:
             raise
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except (CocoerError, OSError) as exc:  # bad input or an unreadable file
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ModelLoadError(first) from exc
 
@@ -170,7 +172,7 @@ class DemoModels:
                 ``demo`` or a number in (0, 1).
         """
         if name not in self.engine_names:
-            raise ValueError(f"engine {name!r} is not loaded; choose one of {self.engine_names}")
+            raise InputError(f"engine {name!r} is not loaded; choose one of {self.engine_names}")
         rule = parse_threshold_spec(thresholds)
         key = (name, str(rule), detector)
         with self._lock:

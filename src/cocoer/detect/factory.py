@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from cocoer.constants import DETECTOR_BACKENDS
 from cocoer.detect.insightface_backend import (
     FACE_MODEL_FILE,
     PERSON_MODEL_FILE,
@@ -20,7 +21,7 @@ from cocoer.detect.opencv_backend import HOGPersonDetector, OpenCVFaceDetector
 from cocoer.detect.types import Detector
 from cocoer.errors import check_choice
 
-BACKENDS: tuple[str, ...] = ("auto", "insightface", "opencv")
+BACKENDS = DETECTOR_BACKENDS
 
 PathLike = str | os.PathLike[str]
 

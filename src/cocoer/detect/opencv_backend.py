@@ -15,6 +15,7 @@ import numpy as np
 from cocoer.data.records import BBox
 from cocoer.detect.boxes import clip_box, nms, xywh_to_xyxy
 from cocoer.detect.types import Detection, check_image_rgb
+from cocoer.errors import MissingFileError
 
 FRONTAL_CASCADE = "haarcascade_frontalface_default.xml"
 PROFILE_CASCADE = "haarcascade_profileface.xml"
@@ -34,7 +35,7 @@ def _resize_factor(height: int, width: int, max_side: int | None, min_side: int)
 def _load_cascade(name: str) -> cv2.CascadeClassifier:
     path = Path(cv2.data.haarcascades) / name  # type: ignore[attr-defined]
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"OpenCV Haar cascade {name} not found in {path.parent} (is opencv-python installed?)"
         )
     cascade = cv2.CascadeClassifier(str(path))

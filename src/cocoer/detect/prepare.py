@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from cocoer.constants import ANNOTATION_FORMATS, DATASETS, DEFAULT_CSV_DIR
 from cocoer.data.box_cache import BoxCacheWriter, BoxKey, cache_path, load_box_cache
 from cocoer.data.heuristics import full_image_box, head_from_body
 from cocoer.data.records import BadSampleError, BBox, PersonRecord, SkipReport
@@ -35,9 +36,10 @@ from cocoer.detect.boxes import box_area
 from cocoer.detect.people import HEURISTIC, detect_people, head_for_body
 from cocoer.detect.summary import PrepareSummary, SplitStats
 from cocoer.detect.types import Detector, PersonDetection
-from cocoer.errors import check_choice
+from cocoer.errors import ConfigError, MissingFileError, check_choice
 
-DATASETS: tuple[str, ...] = ("emotic", "caer_s")
+__all__ = ["ANNOTATION_FORMATS", "DATASETS", "DEFAULT_CSV_DIR", "prepare_dataset"]
+
 DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
     "emotic": ("train", "val", "test"),
     "caer_s": ("train", "test"),
@@ -47,12 +49,7 @@ KNOWN_SPLITS: dict[str, tuple[str, ...]] = {
     "emotic": ("train", "val", "test"),
     "caer_s": ("train", "val", "test"),
 }
-ANNOTATION_FORMATS: tuple[str, ...] = ("mat", "csv")
 ANNOTATION = "annotation"
-
-#: Default folder of the EMOTIC CSV export (``<root>/emotic_pre/<split>.csv``), as in
-#: :class:`cocoer.data.emotic_datamodule.EmoticDataModule`.
-DEFAULT_CSV_DIR = "emotic_pre"
 
 PathLike = str | os.PathLike[str]
 
@@ -96,7 +93,7 @@ def read_records(
         if annotations == "mat":
             mat_path = root / "Annotations" / "Annotations.mat"
             if not mat_path.is_file():
-                raise FileNotFoundError(f"{mat_path}: EMOTIC annotation file not found")
+                raise MissingFileError(f"{mat_path}: EMOTIC annotation file not found")
             mat = emotic.load_mat(mat_path)
             for split in splits:
                 out[split] = emotic.read_emotic_mat(
@@ -196,11 +193,11 @@ def _checked_args(
     check_choice("annotation format", annotations, ANNOTATION_FORMATS)
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: dataset root is not a directory")
+        raise MissingFileError(f"{root}: dataset root is not a directory")
     chosen = tuple(splits) if splits else tuple(DEFAULT_SPLITS[dataset])
     unknown = [s for s in chosen if s not in KNOWN_SPLITS[dataset]]
     if unknown:
-        raise ValueError(f"unknown split(s) {unknown} for {dataset}; has {KNOWN_SPLITS[dataset]}")
+        raise ConfigError(f"unknown split(s) {unknown} for {dataset}; has {KNOWN_SPLITS[dataset]}")
     return root, chosen
 
 

@@ -3,9 +3,9 @@
     cocoer-export --format hub --ckpt run/checkpoints/last.ckpt --out hub/        # a folder
     cocoer-export --format hub --ckpt converted.ckpt --out hub/ --push ORG/NAME   # + upload
 
-The source is a training checkpoint, a converted authors' checkpoint (``cocoer-convert``) or
-a safetensors export, read without running code from it
-(:func:`cocoer.checkpoint.safe_load.load_model_file`). The folder holds ``model.safetensors`` (the
+The source is a training checkpoint, a converted authors' checkpoint (``cocoer-convert``), a
+safetensors export or a hub folder, rebuilt without running code from it
+(:func:`cocoer.checkpoint.model.load_model`). The folder holds ``model.safetensors`` (the
 net's state dict, CLIP's weights included), ``config.json``
 (:func:`cocoer.hub.config.build_hub_config`: no local path, nothing executable) and
 ``README.md`` (:func:`cocoer.export.model_card.render_card`, with the run's test metrics when
@@ -60,19 +60,16 @@ class HubFolder:
 def read_source(
     path: str | os.PathLike[str],
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """``(hyper_parameters, state_dict, source)`` of a checkpoint, a converted checkpoint or
-    a safetensors export; ``source`` = ``{"kind", "file"}``."""
-    from cocoer.checkpoint.safe_load import is_export, load_cocoer_checkpoint, load_model_file
+    """``(hyper_parameters, state_dict, source)`` of a checkpoint, a converted checkpoint, a
+    safetensors export or a hub folder, rebuilt by
+    :func:`cocoer.checkpoint.model.load_model`; ``source`` = ``{"kind", "file"}``."""
+    from cocoer.checkpoint.model import load_model
 
-    path = Path(path)
-    if is_export(path):
-        hp, state = load_model_file(path)
-        kind = "safetensors"
-    else:
-        ckpt = load_cocoer_checkpoint(path)
-        hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
-        kind = "converted" if "cocoer_conversion" in ckpt else "checkpoint"
-    return hp, state, {"kind": kind, "file": path.name}
+    loaded = load_model(path)
+    source = {"kind": loaded.kind, "file": Path(path).name}
+    if loaded.hub_config is not None:  # a hub folder again: what it was made from
+        source = dict(loaded.hub_config.source) or {"kind": "safetensors", "file": source["file"]}
+    return loaded.hparams, loaded.state_dict(), source
 
 
 def run_files(ckpt: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -29,7 +29,7 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 def run_hub_export(args: argparse.Namespace) -> int:
     """Write the hub folder of ``args.ckpt`` to ``args.out`` (and push it with ``--push``)."""
-    from cocoer.errors import InputError
+    from cocoer.errors import CocoerError
     from cocoer.export.hub import push_to_hub, write_hub_folder
 
     try:
@@ -40,7 +40,7 @@ def run_hub_export(args: argparse.Namespace) -> int:
         if args.push:
             url = push_to_hub(written.folder, args.push, private=not args.public)
             print(f"pushed to {url} ({'public' if args.public else 'private'})")
-    except (InputError, FileNotFoundError) as exc:
+    except CocoerError as exc:
         print(f"cocoer-export: error: {exc}", file=sys.stderr)
         return 2
     return 0

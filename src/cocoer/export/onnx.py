@@ -39,9 +39,8 @@ from cocoer.constants import (
     LEVELS,
     UNCALIBRATED_LEVEL,
 )
-from cocoer.errors import check_choice
+from cocoer.errors import InputError, check_choice
 from cocoer.export import DEFAULT_OPSET
-from cocoer.export.loading import load_checkpoint_weights_only
 from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import LevelMappings
 
@@ -120,17 +119,19 @@ class ExportReport:
 
 
 def check_exportable(net: CocoER, where: str = "model") -> None:
-    """Refuse what is not a plain tensor graph (clear one-line ValueError)."""
+    """Refuse what is not a plain tensor graph (a one-line :class:`InputError`)."""
     if not isinstance(net.levels, LevelMappings):
-        raise ValueError(
-            f"{where}: level mapping {getattr(net.levels, 'kind', 'mlp')!r} computes its inner "
+        raise InputError(
+            where,
+            f"level mapping {getattr(net.levels, 'kind', 'mlp')!r} computes its inner "
             "step with torch.func autograd at inference and cannot be exported to ONNX; "
-            "only mapping=fc (closed-form inner step) can"
+            "only mapping=fc (closed-form inner step) can",
         )
     if net.workspace.qp_method != "closed_form":
-        raise ValueError(
-            f"{where}: workspace.qp_method={net.workspace.qp_method!r} is an iterative solver; "
-            "only closed_form exports to ONNX"
+        raise InputError(
+            where,
+            f"workspace.qp_method={net.workspace.qp_method!r} is an iterative solver; "
+            "only closed_form exports to ONNX",
         )
 
 
@@ -294,7 +295,7 @@ def export_net(
     if quantize is not None:
         check_choice("quantisation", quantize, QUANTIZE_KINDS)
     if quantize and fp16:
-        raise ValueError("choose int8 quantisation or fp16, not both")
+        raise InputError("quantize and fp16", "choose int8 quantisation or fp16, not both")
     check_exportable(net, source or "model")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -337,7 +338,7 @@ def export_onnx(
         image_size: S when the checkpoint does not record it.
         overwrite: replace an existing ``out_path`` (never the checkpoint itself).
     Raises:
-        FileNotFoundError, ValueError: unreadable checkpoint, an output that exists or is
+        cocoer.errors.InputError: unreadable checkpoint, an output that exists or is
             the input, or a model that cannot be exported (``mapping=mlp``, an iterative QP
             solver).
     """
@@ -346,18 +347,20 @@ def export_onnx(
 
     out = Path(out_path)
     refuse_overwrite([out, out.with_name(out.name + ".data")], overwrite, input_files(ckpt_path))
-    net, thresholds, size, net_cfg = load_checkpoint_weights_only(ckpt_path)
-    size = image_size or size
+    from cocoer.checkpoint.model import load_model
+
+    loaded = load_model(ckpt_path)
+    size = image_size or loaded.image_size
     if size is None:
-        raise ValueError(f"{ckpt_path}: the window size is not recorded; pass image_size")
+        raise InputError(ckpt_path, "the window size is not recorded; pass image_size")
     return export_net(
-        net,
-        thresholds,
+        loaded.net,
+        loaded.thresholds,
         size,
         out_path,
         opset=opset,
         quantize=quantize,
         fp16=fp16,
-        net_config=net_cfg,
+        net_config=loaded.net_config,
         source=str(ckpt_path),
     )

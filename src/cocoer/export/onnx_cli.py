@@ -41,6 +41,7 @@ def add_onnx_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 
 def run_onnx_export(args: argparse.Namespace) -> int:
     """Export ``args.ckpt`` to ``args.out``; prints what was written."""
+    from cocoer.errors import CocoerError
     from cocoer.export.onnx import export_onnx
 
     if args.opset < 18:
@@ -58,7 +59,7 @@ def run_onnx_export(args: argparse.Namespace) -> int:
             image_size=args.image_size,
             overwrite=getattr(args, "overwrite", False),
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except CocoerError as exc:
         print(f"cocoer-export: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # --out not writable, disk full

@@ -82,12 +82,13 @@ def write_export(
     """
     from safetensors.torch import save_file
 
-    from cocoer.checkpoint.safe_load import load_model_file
+    from cocoer.checkpoint.model import load_model
     from cocoer.utils.files import apply_umask_mode, atomic_write_text, refuse_overwrite
 
     weights, js = export_paths(out)
     refuse_overwrite([weights, js], overwrite, input_files(ckpt))
-    hparams, state = load_model_file(ckpt)
+    loaded = load_model(ckpt)  # the model must build from the file before it is shared
+    hparams, state = loaded.hparams, loaded.state_dict()
     config = export_config(hparams, state)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}

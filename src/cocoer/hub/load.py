@@ -3,7 +3,9 @@
 
     folder = resolve_model("ORG/NAME@v1.0")       # or a local folder
     cfg, state = read_hub_folder(folder)          # checked config, checked weights
-    net, thresholds, cfg = load_hub_model("ORG/NAME")
+
+The model itself is rebuilt by :func:`cocoer.checkpoint.model.load_model` (a hub folder is
+one of the files it reads).
 
 ``NAME`` is a folder when one exists at that path, else a repo id ``ORG/NAME`` with an
 optional ``@REVISION`` (a branch, tag or commit; or the ``revision`` argument). Every
@@ -18,7 +20,6 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -118,31 +119,3 @@ def read_hub_folder(folder: str | os.PathLike[str]) -> tuple[HubConfig, dict[str
     cfg = parse_hub_config(folder / CONFIG_NAME)
     state = load_checked_weights(folder / WEIGHTS_NAME, cfg.net)
     return cfg, state
-
-
-def read_hub_as_checkpoint(
-    folder: str | os.PathLike[str],
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(hyper_parameters, state_dict)`` as a :class:`~cocoer.training.module.CocoERLitModule`
-    checkpoint holds them (``net.*`` weights and the ``thresholds`` buffer)."""
-    cfg, state = read_hub_folder(folder)
-    full = {f"net.{k}": v for k, v in state.items()}
-    full["thresholds"] = torch.tensor(cfg.thresholds, dtype=torch.float32)
-    return cfg.lit_hparams(), full
-
-
-def load_hub_model(
-    name: str | os.PathLike[str], revision: str | None = None
-) -> tuple[Any, torch.Tensor, HubConfig]:
-    """(CocoER in eval mode, calibrated thresholds [k], config) of a folder or repo id.
-
-    The model is built from the checked config with no weight file and no download (the
-    state dict holds every weight) and loaded strictly.
-    """
-    from cocoer.models import create_model
-
-    folder = resolve_model(name, revision)
-    cfg, state = read_hub_folder(folder)
-    net = create_model(cfg.net, pretrained=False)
-    net.load_state_dict(state, strict=True)  # names and shapes checked already
-    return net.eval(), torch.tensor(cfg.thresholds, dtype=torch.float32), cfg

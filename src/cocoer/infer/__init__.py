@@ -12,7 +12,6 @@ from typing import Any
 
 _LAZY: dict[str, str] = {
     "Predictor": "cocoer.infer.predictor",
-    "load_checkpoint_model": "cocoer.infer.predictor",
     "resolve_device": "cocoer.infer.predictor",
     "OnnxPredictor": "cocoer.infer.onnx_engine",
     "Engine": "cocoer.infer.engine",

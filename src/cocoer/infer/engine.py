@@ -25,6 +25,7 @@ from cocoer.detect import (
     build_person_detector,
     detect_people,
 )
+from cocoer.errors import InputError
 from cocoer.infer.decisions import person_results
 from cocoer.infer.results import ImageResult, PersonResult
 from cocoer.infer.thresholds import ThresholdPolicy, build_policy
@@ -72,7 +73,7 @@ class Engine:
         checkpoint: str = "",
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.policy: ThresholdPolicy = build_policy(thresholds, calibrated_thresholds, multi_label)
         self.detector_backend = detector
         self.insightface_models = insightface_models

@@ -19,7 +19,7 @@ from PIL import Image
 
 from cocoer.data.window_arrays import make_windows_array
 from cocoer.detect import PersonDetection
-from cocoer.errors import CheckpointError
+from cocoer.errors import CheckpointError, InputError, MissingFileError
 from cocoer.infer.decisions import OUTPUT_KEYS
 from cocoer.infer.engine import Engine
 from cocoer.models.preprocess import PreprocessConfig
@@ -47,13 +47,13 @@ def choose_providers(device: str, available: Sequence[str]) -> list[Any]:
         return ["CPUExecutionProvider"]
     if dev == "cuda" or dev.startswith("cuda:"):
         if not has_cuda:
-            raise ValueError(
+            raise InputError(
                 f"device {device!r} requested but ONNX Runtime has no CUDA provider "
                 "(install onnxruntime-gpu on a GPU machine); use --device cpu"
             )
         index = int(dev.split(":", 1)[1]) if ":" in dev else 0
         return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-    raise ValueError(f"unsupported device {device!r}: auto | cpu | cuda | cuda:N")
+    raise InputError(f"unsupported device {device!r}: auto | cpu | cuda | cuda:N")
 
 
 def read_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def read_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
     :func:`check_metadata`); a one-line ValueError naming the file otherwise."""
     missing = [k for k in REQUIRED_METADATA if k not in meta]
     if missing:
-        raise ValueError(f"{where}: not a cocoer ONNX export (metadata {missing} missing)")
+        raise InputError(f"{where}: not a cocoer ONNX export (metadata {missing} missing)")
     values = {
         k: loads_json(v, f"{where} (metadata {k})")
         for k, v in meta.items()
@@ -111,7 +111,7 @@ def create_session(path: Path, providers: list[Any], threads: int | None = None)
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph / ... types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"cannot load ONNX model {path}: {reason}") from exc
+        raise InputError(f"cannot load ONNX model {path}: {reason}") from exc
 
 
 class OnnxPredictor(Engine):
@@ -139,7 +139,7 @@ class OnnxPredictor(Engine):
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"ONNX model not found: {path}")
+            raise MissingFileError(f"ONNX model not found: {path}")
         providers = choose_providers(device, ort.get_available_providers())
         self.session = create_session(path, providers, threads)
         self.meta = read_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
@@ -167,9 +167,9 @@ class OnnxPredictor(Engine):
         self.output_names = [o.name for o in self.session.get_outputs()]
         absent = [k for k in OUTPUT_KEYS if k not in self.output_names]
         if absent:
-            raise ValueError(f"{path}: the model lacks the outputs {absent}")
+            raise InputError(f"{path}: the model lacks the outputs {absent}")
         if sorted(self.input_names) != sorted(WINDOW_INPUTS):
-            raise ValueError(
+            raise InputError(
                 f"{path}: the model's inputs are {self.input_names[:8]}, "
                 f"not the export's {list(WINDOW_INPUTS)}"
             )

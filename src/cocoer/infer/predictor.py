@@ -21,6 +21,7 @@ from torch import Tensor
 
 from cocoer.data.windows import make_windows
 from cocoer.detect import PersonDetection
+from cocoer.errors import InputError
 from cocoer.infer.decisions import OUTPUT_KEYS, VAD_KEYS
 from cocoer.infer.engine import Engine, ImageInput, to_rgb_image
 from cocoer.models.cocoer import CocoER
@@ -28,16 +29,23 @@ from cocoer.models.cocoer import CocoER
 if TYPE_CHECKING:
     from cocoer.hub.config import HubConfig
 
-__all__ = ["OUTPUT_KEYS", "ImageInput", "Predictor", "load_checkpoint_model", "to_rgb_image"]
+__all__ = ["OUTPUT_KEYS", "ImageInput", "Predictor", "to_rgb_image"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``cpu`` / ``cuda`` / ``cuda:N``; raises ValueError when CUDA is asked for but absent."""
-    dev = torch.device(device)
+    """``cpu`` / ``cuda`` / ``cuda:N``.
+
+    Raises:
+        InputError: an unknown device, or CUDA asked for but absent.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device {device!r}", "unsupported device: cpu | cuda | cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+        raise InputError(f"device {device!r}", "CUDA is not available; use --device cpu")
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}: cpu | cuda")
+        raise InputError(f"device {device!r}", "unsupported device: cpu | cuda | cuda:N")
     return dev
 
 
@@ -53,22 +61,7 @@ def probe_window_size(net: CocoER) -> int:
             hfe.backbones[0].train(was)
         if tuple(fmap.shape[-2:]) == tuple(hfe.fmap_hw):
             return size
-    raise ValueError("cannot infer the window size S of the model; pass image_size")
-
-
-def load_checkpoint_model(
-    path: str | os.PathLike[str], device: str = "cpu"
-) -> tuple[CocoER, Tensor, int | None]:
-    """Rebuild the model, its calibrated thresholds [k] and its window size S from a
-    checkpoint file or a safetensors export alone, without running code from the file.
-
-    Raises:
-        cocoer.errors.CheckpointError (a ValueError): missing, unsafe or corrupt file.
-    """
-    from cocoer.export.loading import load_checkpoint_weights_only
-
-    net, thresholds, size, _ = load_checkpoint_weights_only(path)
-    return net.to(resolve_device(device)).eval(), thresholds.cpu(), size
+    raise InputError("model", "cannot infer the window size S of the model; pass image_size")
 
 
 class Predictor(Engine):
@@ -116,10 +109,13 @@ class Predictor(Engine):
     def from_checkpoint(
         cls, path: str | os.PathLike[str], device: str = "cpu", **kwargs: object
     ) -> Predictor:
-        """Load ``path`` (a checkpoint of :class:`CocoERLitModule` or a safetensors export)."""
-        net, thr, size = load_checkpoint_model(path, device)
-        kwargs.setdefault("image_size", size)
-        return cls(net, thr, device=device, checkpoint=str(path), **kwargs)  # type: ignore[arg-type]
+        """Load ``path`` (a checkpoint, a safetensors export or a hub folder) with
+        :func:`cocoer.checkpoint.model.load_model`."""
+        from cocoer.checkpoint.model import load_model
+
+        loaded = load_model(path)
+        kwargs.setdefault("image_size", loaded.image_size)
+        return cls(loaded.net, loaded.thresholds, device=device, checkpoint=str(path), **kwargs)  # type: ignore[arg-type]
 
     @classmethod
     def from_pretrained(
@@ -131,12 +127,14 @@ class Predictor(Engine):
     ) -> Predictor:
         """Load a hub folder or Hub repo id (``ORG/NAME[@REVISION]``, see
         :mod:`cocoer.hub.load`) with its thresholds, window size and detector choice."""
-        from cocoer.hub.load import load_hub_model
+        from cocoer.checkpoint.model import load_model
+        from cocoer.hub.load import resolve_model
 
-        net, thr, cfg = load_hub_model(name, revision)
+        loaded = load_model(resolve_model(name, revision), hub=True)
+        cfg = loaded.hub_config
         kwargs.setdefault("image_size", cfg.image_size)
         kwargs.setdefault("detector", cfg.detector)
-        pred = cls(net, thr, device=device, checkpoint=str(name), **kwargs)  # type: ignore[arg-type]
+        pred = cls(loaded.net, loaded.thresholds, device=device, checkpoint=str(name), **kwargs)  # type: ignore[arg-type]
         pred.hub_config = cfg
         return pred
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cocoer.constants import DEMO_FINAL, DEMO_LEVEL, DEMO_VI, HEAD_NAMES, UNCALIBRATED_LEVEL
-from cocoer.errors import check_choice
+from cocoer.errors import InputError, check_choice
 
 THRESHOLD_MODES = ("calibrated", "demo")
 
@@ -93,11 +93,11 @@ def parse_threshold_spec(spec: str | float) -> str | float:
         try:
             value = float(text)
         except ValueError:
-            raise ValueError(
+            raise InputError(
                 f"--thresholds must be 'calibrated', 'demo' or a number in (0, 1), got {spec!r}"
             ) from None
     if not 0.0 < value < 1.0:
-        raise ValueError(f"threshold value must lie in (0, 1), got {value}")
+        raise InputError(f"threshold value must lie in (0, 1), got {value}")
     return value
 
 

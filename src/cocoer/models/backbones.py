@@ -19,10 +19,10 @@ import itertools
 from pathlib import Path
 from typing import cast
 
-import torch
 from torch import Tensor, nn
 
-from cocoer.errors import check_choice
+from cocoer.errors import InputError, MissingFileError, WeightFileError, check_choice
+from cocoer.utils.torch_files import check_views, load_weights_only, zip_problem
 
 #: name -> (torchvision constructor, weights enum name, output channels)
 TORCHVISION_BACKBONES: dict[str, tuple[str, str, int]] = {
@@ -77,25 +77,45 @@ class TorchvisionTrunk(nn.Module):
 
 
 def load_local_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a torchvision-layout state dict from a local file into a full classifier.
+    """Load a torchvision-layout state dict from a local file into a full classifier, read
+    by the package's one torch reader (:func:`cocoer.utils.torch_files.load_weights_only`:
+    weights only, an empty allow-list, legacy archives, zip bombs and expanding views
+    refused).
 
     Classifier keys (``fc.*``, ``classifier.*``) may be missing or differ; every other key
-    must match. Raises FileNotFoundError / ValueError naming the file.
+    must match.
+
+    Raises:
+        MissingFileError: no such file. InputError: unreadable, or keys missing (the
+            message names the file).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"backbone weights file not found: {path}")
+        raise MissingFileError(path, "backbone weights file not found")
+    problem = zip_problem(path)
+    if problem:
+        raise InputError(path, f"cannot read backbone weights ({problem})")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights_only(path)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise TypeError(f"holds a {type(state).__name__}, not a state dict")
+        check_views({k: v for k, v in state.items() if isinstance(v, Tensor)}, path)
+    except WeightFileError as e:
+        raise InputError(path, f"cannot read backbone weights ({e})") from None
     except Exception as e:  # corrupt or not a state dict
-        raise ValueError(f"cannot read backbone weights {path}: {e}") from e
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    result = model.load_state_dict(state, strict=False)
+        line = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        raise InputError(path, f"cannot read backbone weights: {line[:200]}") from None
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a key with the wrong shape
+        line = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        raise InputError(path, f"backbone weights do not fit: {line[:200]}") from None
     head = ("fc.", "classifier.")
     missing = [k for k in result.missing_keys if not k.startswith(head)]
     if missing:
-        raise ValueError(f"backbone weights {path} lack {len(missing)} keys, e.g. {missing[:3]}")
+        raise InputError(path, f"backbone weights lack {len(missing)} keys, e.g. {missing[:3]}")
 
 
 def build_backbone(

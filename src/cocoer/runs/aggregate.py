@@ -1,4 +1,5 @@
-"""`cocoer-aggregate SWEEP_DIR [--out DIR]`: turn a multirun directory into the paper's tables.
+"""Turn a multirun directory into the paper's tables (``cocoer-aggregate SWEEP_DIR [--out
+DIR]``, :mod:`cocoer.cli.aggregate`).
 
 Reads every job of the sweep (its ``config.yaml`` with the ``ablation`` node written by
 ``conf/hparams_search``, ``overrides.txt``, ``metrics.json``, ``done`` / ``failed.json``) and
@@ -17,9 +18,7 @@ The Markdown is also printed.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cocoer.constants import LEVELS
-from cocoer.errors import InputError
+from cocoer.errors import InputError, MissingFileError
 from cocoer.runs.jobs import DONE, FAILED, METRICS
 from cocoer.runs.paper import ABLATIONS, FIRST_EXCLUDED, paper_value
 from cocoer.utils.files import loads_json, printable
@@ -266,12 +265,12 @@ def aggregate(sweep_dir: str | Path, out: str | Path | None = None) -> str:
     """Write every table and plot of ``sweep_dir`` into ``out``; returns the Markdown."""
     root = Path(sweep_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"no such sweep directory: {root}")
+        raise MissingFileError(f"no such sweep directory: {root}")
     out_dir = Path(out) if out else root / "summary"
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = collect(root)
     if jobs.empty:
-        raise FileNotFoundError(f"no jobs found under {root}")
+        raise MissingFileError(f"no jobs found under {root}")
     jobs.to_csv(out_dir / "jobs.csv", index=False)
     counts = jobs["status"].value_counts().to_dict()
     md = [f"# Sweep {root}\n", "jobs: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "\n"]
@@ -291,19 +290,3 @@ def aggregate(sweep_dir: str | Path, out: str | Path | None = None) -> str:
     text = "".join(md)
     (out_dir / "tables.md").write_text(text)
     return text
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="cocoer-aggregate", description=__doc__.split("\n")[0])
-    parser.add_argument("sweep_dir", help="a multirun directory (logs/train/multiruns/NAME)")
-    parser.add_argument("--out", default=None, help="output directory (default SWEEP_DIR/summary)")
-    args = parser.parse_args(argv)
-    try:
-        print(aggregate(args.sweep_dir, args.out))
-    except (FileNotFoundError, InputError) as exc:
-        print(f"cocoer-aggregate: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    main()

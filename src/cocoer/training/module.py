@@ -23,7 +23,7 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 
-from cocoer.checkpoint.safe_load import load_model_file, portable_hparams
+from cocoer.checkpoint.safe_load import portable_hparams
 from cocoer.constants import LEVELS
 from cocoer.models import CocoER, create_model
 from cocoer.training.calibration import calibrate_thresholds
@@ -133,26 +133,6 @@ class CocoERLitModule(L.LightningModule):
         self.load_state_dict(usable, strict=False)
         skipped = len(state) - len(usable)
         print(f"[cocoer] init_from {path}: loaded {len(usable)} tensors, skipped {skipped}")
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> CocoERLitModule:
-        """The module stored in a checkpoint or a safetensors export, rebuilt from the
-        file's config and weights without running code from it (``init_from`` is not
-        followed again: the weights come from the file).
-
-        Raises:
-            cocoer.errors.CheckpointError: unsafe, corrupt or incompatible file.
-        """
-        from cocoer.errors import CheckpointError
-
-        hparams, state = load_model_file(path)
-        try:
-            module = cls(**{**hparams, "init_from": None})
-            module.load_state_dict(state, strict=True)
-        except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-            msg = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-            raise CheckpointError(path, f"does not fit a CocoER model ({msg[:200]})") from None
-        return module
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The config goes into the checkpoint as plain containers (read back with

@@ -3,9 +3,11 @@
 A checkpoint, a safetensors export or an ONNX export is untrusted: its stored ``net``
 config decides how much memory building the model takes (``num_classes`` with 4000 digits,
 ``image_size=60000``). :func:`check_net_bounds` refuses, in one line naming the key, any
-size outside :data:`LIMITS`, a CLIP name that open_clip does not know, and class names that
-are not short printable text. :func:`check_literal` refuses strings that OmegaConf would
-interpolate or resolve (``${oc.env:SECRET}``): configs from files are literal data.
+size outside :data:`LIMITS` and class names that are not short printable text (the CLIP
+name is checked against open_clip's list by
+:func:`cocoer.checkpoint.safe_load.check_hparams`). :func:`check_literal` refuses strings
+that OmegaConf would interpolate or resolve (``${oc.env:SECRET}``): configs from files are
+literal data.
 """
 
 from __future__ import annotations
@@ -101,16 +103,6 @@ def check_number(where: str | os.PathLike[str], key: str, value: Any) -> None:
         raise CheckpointError(where, f"{key}={value} is outside [{low}, {high}]")
 
 
-def known_clip_names() -> list[str]:
-    """CLIP architectures open_clip can build (the project's tiny configs included)."""
-    import open_clip
-
-    from cocoer.models.vi import register_tiny_clip_configs
-
-    register_tiny_clip_configs()
-    return list(open_clip.list_models())
-
-
 def check_net_bounds(where: str | os.PathLike[str], net: Any) -> None:
     """Refuse a stored ``net`` config whose sizes would allocate beyond :data:`LIMITS`.
 
@@ -125,6 +117,3 @@ def check_net_bounds(where: str | os.PathLike[str], net: Any) -> None:
     k = net.get("num_classes")
     if net.get("class_names") is not None:
         check_class_names(where, net["class_names"], k if isinstance(k, int) else None)
-    clip = _get(net, "vi.clip_name")
-    if clip is not None and clip not in known_clip_names():
-        raise CheckpointError(where, f"unknown CLIP architecture vi.clip_name={str(clip)[:60]!r}")

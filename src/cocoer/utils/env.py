@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cocoer.errors import InputError
+
 
 def load_dotenv(path: str | Path = ".env") -> dict[str, str]:
     """Set the variables of ``path`` that are not already set; returns those it set.
@@ -27,7 +29,7 @@ def load_dotenv(path: str | Path = ".env") -> dict[str, str]:
         if line.startswith("export "):
             line = line[len("export ") :]
         if "=" not in line:
-            raise ValueError(f"{path}:{n}: expected KEY=VALUE, got {raw!r}")
+            raise InputError(f"{path}:{n}: expected KEY=VALUE, got {raw!r}")
         key, value = (s.strip() for s in line.split("=", 1))
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]

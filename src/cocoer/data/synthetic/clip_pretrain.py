@@ -39,6 +39,7 @@ from PIL import Image
 
 from cocoer.data.synthetic.render import META_NAME
 from cocoer.data.windows import load_image
+from cocoer.errors import InputError, MissingFileError
 
 CLIP_DIR = "cocoer_clip"
 WEIGHTS_NAME = "weights.pt"
@@ -121,7 +122,7 @@ def _pairs(base: Path, size: int) -> tuple[torch.Tensor, list[list[int]], list[s
         img = load_image(base / rel).resize((size, size), Image.Resampling.BILINEAR)
         images.append(torch.from_numpy(np.asarray(img, np.uint8).copy()).permute(2, 0, 1))
     if not images:
-        raise ValueError(f"{base / META_NAME}: no train images to pre-train the CLIP on")
+        raise InputError(f"{base / META_NAME}: no train images to pre-train the CLIP on")
     return torch.stack(images), list(labels.values()), classes
 
 
@@ -193,7 +194,7 @@ def pretrain_synthetic_clip(
     cfg = dataclasses.replace(cfg or ClipPretrainConfig(), **overrides)
     meta_path = base / META_NAME
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path}: not a generated dataset (no meta file)")
+        raise MissingFileError(f"{meta_path}: not a generated dataset (no meta file)")
     out_dir = base / CLIP_DIR
     key = cache_key(meta_path, cfg)
     weights = out_dir / WEIGHTS_NAME

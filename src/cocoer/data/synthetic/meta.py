@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoer.data.synthetic.render import GENERATOR_VERSION, LEVEL_NAMES, META_NAME
+from cocoer.errors import InputError
 
 #: (level, replaced true class, wrong class), or (None, None, None) for no conflict.
 Conflict = tuple[str | None, int | None, int | None]
@@ -143,4 +144,4 @@ def read_planted_conflicts(base: Path) -> dict[tuple[str, int], int] | None:
             for m in persons
         }
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a valid generator meta file ({exc})") from exc
+        raise InputError(f"{path}: not a valid generator meta file ({exc})") from exc
