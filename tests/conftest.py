@@ -3,12 +3,24 @@ test session). Helpers that test files import are in ``tests/support/helpers.py`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from tests.support.helpers import TINY_DATA, TINY_OVERRIDES, compose_config
+
+
+@pytest.fixture
+def float64() -> Iterator[None]:
+    """float64 as torch's default dtype for one test (restored afterwards: other tests share
+    the process). Modules whose oracles need it say ``pytest.mark.usefixtures("float64")``."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 @pytest.fixture(scope="session")

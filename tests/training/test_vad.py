@@ -28,26 +28,12 @@ from cocoer.data.synthetic import PALETTE, generate_emotic
 from cocoer.models import create_model
 from cocoer.training.losses import vad_loss, vad_predictions
 from cocoer.training.vad_metrics import vad_baseline, vad_errors, vad_lines
-
-TINY = {
-    "num_classes": 5,
-    "multi_label": True,
-    "d": 16,
-    "hfe": {
-        "backbone": "tiny_cnn",
-        "tiny_width": 4,
-        "image_size": 32,
-        "patch_size": 2,
-        "d_h": 16,
-        "heads": 2,
-    },
-    "vi": {"clip_name": "cocoer-tiny-RN", "hidden_ratio": 0.05},
-}
+from tests.support.tiny_models import TINY_NET
 
 
 def _net(vad: bool, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return create_model({**TINY, "vad": {"enabled": vad}}, pretrained=False).eval()
+    return create_model({**TINY_NET, "vad": {"enabled": vad}}, pretrained=False).eval()
 
 
 def _batch(n: int, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -218,7 +204,7 @@ def test_baseline_is_the_error_of_the_training_mean():
 def test_validation_logs_the_split_mae(tmp_path):
     from cocoer.training.module import CocoERLitModule
 
-    module = CocoERLitModule(net={**TINY, "vad": {"enabled": True}})
+    module = CocoERLitModule(net={**TINY_NET, "vad": {"enabled": True}})
     gen = torch.Generator().manual_seed(3)
     batches = []
     for i, n in enumerate((4, 3, 5)):
@@ -353,7 +339,7 @@ def test_safetensors_export_gives_the_same_values(tmp_path):
     from cocoer.export.safetensors import write_export
     from cocoer.training.module import CocoERLitModule, to_plain
 
-    module = CocoERLitModule(net={**TINY, "vad": {"enabled": True}}).eval()
+    module = CocoERLitModule(net={**TINY_NET, "vad": {"enabled": True}}).eval()
     _trained_like(module)
     ckpt = tmp_path / "m.ckpt"
     torch.save(
