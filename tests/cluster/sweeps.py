@@ -12,37 +12,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from tests.support.helpers import TINY_OVERRIDES
+from tests.support import sweeps as support_sweeps
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: the tiny model on the tiny generated data, deterministic on CPU, with the test callbacks
-#: (no stall, no NaN); the directory of a job is named by its swept values only
-EXPERIMENT = """# @package _global_
-defaults:
-  - smoke
-data:
-  root: {root}
-  synthetic: null
-{data}
-model:
-  net:
-    d: 16
-    vi:
-      clip_weights_path: null
-    hfe:
-      tiny_width: 8
-      d_h: 16
-trainer:
-  max_epochs: 1
-  log_every_n_steps: 1
-  deterministic: true
-extras:
-  print_config: false
-callbacks:
-  model_summary: null
-  progress_bar: null
-  stall:
+#: the test callbacks of every job (no stall, no NaN unless a sweep sets their step/rank)
+CALLBACKS = """  stall:
     _target_: tests.cluster.callbacks.Stall
     epoch: -1
   nan:
@@ -62,17 +37,10 @@ LAUNCHER = [
 
 
 def write_experiment(tmp: Path, data_root: Path) -> Path:
-    """A config dir holding ``experiment/cluster_tiny.yaml``; returns the dir."""
-    data = "".join(
-        f"  {o.split('=')[0].split('.', 1)[1]}: {o.split('=')[1]}\n"
-        for o in TINY_OVERRIDES
-        if o.startswith("data.")
-    )
-    conf = tmp / "conf"
-    (conf / "experiment").mkdir(parents=True, exist_ok=True)
-    text = EXPERIMENT.format(root=data_root, data=data)
-    (conf / "experiment" / "cluster_tiny.yaml").write_text(text)
-    return conf
+    """A config dir holding ``experiment/cluster_tiny.yaml``: the tiny model on the tiny
+    data, deterministic on CPU, with the test callbacks; returns the dir."""
+    trainer = "  deterministic: true\n"
+    return support_sweeps.write_experiment(tmp, data_root, "cluster_tiny", trainer, CALLBACKS)
 
 
 def sweep_command(conf: Path, *args: str) -> list[str]:
