@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -72,13 +73,9 @@ def sweep_env(slurm: dict[str, str], root: Path) -> dict[str, str]:
 def run_sweep(
     conf: Path, root: Path, slurm: dict[str, str], *args: str
 ) -> subprocess.CompletedProcess[str]:
+    """``cocoer-train -m`` on the test cluster (:func:`sweep_command`), to its end."""
     return subprocess.run(
-        sweep_command(conf, *args),
-        cwd=root,
-        env=sweep_env(slurm, root),
-        capture_output=True,
-        text=True,
-        timeout=1800,
+        **_in_sweep_env(conf, root, slurm, args), capture_output=True, text=True, timeout=1800
     )
 
 
@@ -88,13 +85,14 @@ def start_sweep(
     """:func:`run_sweep` in the background, its output into ``log``."""
     out = open(log, "w")  # noqa: SIM115 - the child holds it; closed when the test ends
     return subprocess.Popen(
-        sweep_command(conf, *args),
-        cwd=root,
-        env=sweep_env(slurm, root),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        text=True,
+        **_in_sweep_env(conf, root, slurm, args), stdout=out, stderr=subprocess.STDOUT, text=True
     )
+
+
+def _in_sweep_env(
+    conf: Path, root: Path, slurm: dict[str, str], args: tuple[str, ...]
+) -> dict[str, Any]:
+    return {"args": sweep_command(conf, *args), "cwd": root, "env": sweep_env(slurm, root)}
 
 
 def sweep_dir(root: Path, name: str) -> Path:
@@ -133,6 +131,16 @@ def final_fields(slurm: dict[str, str], job_id: str, timeout: float = 60) -> dic
             return fields
         assert time.monotonic() < deadline, fields
         time.sleep(0.5)
+
+
+def completed_job(slurm: dict[str, str], sweep: Path, job: Path, **want: str) -> tuple[str, str]:
+    """The SLURM id and the log of the multirun job in ``job``, once it ended COMPLETED with
+    the ``scontrol`` fields ``want`` (``Restarts="1"``, ``NumTasks="2"``...)."""
+    job_id = slurm_id(job)
+    fields = final_fields(slurm, job_id)
+    assert fields["JobState"] == "COMPLETED", fields
+    assert {k: fields[k] for k in want} == want, fields
+    return job_id, job_log(sweep, job_id)
 
 
 def job_log(sweep: Path, job_id: str) -> str:

@@ -22,12 +22,13 @@ from sklearn.metrics import mean_absolute_error
 
 from cocoer.constants import LEVELS, VAD_NAMES
 from cocoer.data.dataset import vad_targets
-from cocoer.data.emotic import CSV_COLUMNS, read_emotic_csv, read_emotic_mat
+from cocoer.data.emotic import CSV_COLUMNS, read_emotic_csv
 from cocoer.data.records import BadSampleError, SkipReport
 from cocoer.data.synthetic import PALETTE, generate_emotic
 from cocoer.models import create_model
 from cocoer.training.losses import vad_loss, vad_predictions
 from cocoer.training.vad_metrics import vad_baseline, vad_errors, vad_lines
+from tests.support.generated_emotic import read_split
 from tests.support.tiny_models import TINY_NET
 
 
@@ -64,10 +65,7 @@ def test_readers_give_values_that_follow_the_painted_classes(generated, fmt):
     written = {(m["image"], m["person"]): m["continuous"] for m in meta["persons"]}
     for split in ("train", "val", "test"):
         rep = SkipReport()
-        if fmt == "mat":
-            recs = read_emotic_mat(root / "Annotations" / "Annotations.mat", split, rep)
-        else:
-            recs = read_emotic_csv(root / "emotic_pre" / f"{split}.csv", split, rep)
+        recs = read_split(root, fmt, split, rep)
         assert len(rep) == 0 and recs
         for r in recs:
             got = [r.extra[d] for d in VAD_NAMES]
