@@ -3,12 +3,24 @@ test session). Helpers that test files import are in ``tests/support/helpers.py`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
+import torch
+from omegaconf import DictConfig, open_dict
 
 from tests.support.helpers import TINY_DATA, TINY_OVERRIDES, compose_config
+
+
+@pytest.fixture
+def float64() -> Iterator[None]:
+    """float64 as torch's default dtype for one test (restored afterwards: other tests share
+    the process). Modules whose oracles need it say ``pytest.mark.usefixtures("float64")``."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +37,21 @@ def tiny_emotic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_train_cfg(tmp_path: Path, tiny_emotic_root: Path) -> DictConfig:
     """The smoke experiment shrunk to seconds, on the tiny generated dataset."""
     return compose_config("train", tmp_path, tiny_emotic_root, TINY_OVERRIDES)
+
+
+@pytest.fixture
+def fast_dev_run_cfg(tmp_path: Path, tiny_emotic_root: Path) -> Callable[..., DictConfig]:
+    """``make(*overrides)``: the tiny run as a fast dev run (``debug=fdr``: one batch per
+    stage), with no checkpoint monitor (a fast dev run logs no validation metric)."""
+
+    def make(*overrides: str) -> DictConfig:
+        over = [*TINY_OVERRIDES, "debug=fdr", *overrides]
+        cfg = compose_config("train", tmp_path, tiny_emotic_root, over)
+        with open_dict(cfg):
+            cfg.callbacks.model_checkpoint.monitor = None
+        return cfg
+
+    return make
 
 
 @pytest.fixture(scope="session")

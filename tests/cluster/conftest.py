@@ -12,43 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.slurm import daemon_pids, is_alive, slurmstepd_pids
+
 HERE = Path(__file__).resolve().parent
 
 #: exit status of slurm_up.sh when SLURM is missing and cannot be installed here
 CANNOT_INSTALL = 3
-
-
-def _pids(state: Path) -> dict[str, int]:
-    files = {
-        "slurmctld": state / "slurmctld.pid",
-        "slurmd": state / "slurmd.pid",
-        "munged": state / "munge" / "munged.pid",
-    }
-    return {name: int(f.read_text()) for name, f in files.items() if f.is_file()}
-
-
-def _slurmstepd(conf: Path) -> set[int]:
-    """PIDs of the running ``slurmstepd`` processes (the daemons that run a job's steps) of
-    the cluster configured by ``conf`` (they inherit slurmd's SLURM_CONF)."""
-    out = set()
-    mark = f"SLURM_CONF={conf}".encode()
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() != "slurmstepd":
-                continue
-            if mark in (comm.parent / "environ").read_bytes().split(b"\0"):
-                out.add(int(comm.parent.name))
-        except OSError:  # the process ended meanwhile
-            continue
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +30,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     if up.returncode == CANNOT_INSTALL:
         pytest.skip(up.stderr.strip().splitlines()[-1])
     assert up.returncode == 0, up.stdout + up.stderr
-    pids = _pids(state)
+    pids = daemon_pids(state)
     assert set(pids) == {"slurmctld", "slurmd", "munged"}, pids
     env = {
         **os.environ,
@@ -74,8 +43,8 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         down = subprocess.run(
             [str(HERE / "slurm_down.sh"), str(state)], capture_output=True, text=True, timeout=120
         )
-        left = {name: pid for name, pid in pids.items() if _alive(pid)}
-        left.update({f"slurmstepd {pid}": pid for pid in _slurmstepd(state / "slurm.conf")})
+        left = {name: pid for name, pid in pids.items() if is_alive(pid)}
+        left.update({f"slurmstepd {pid}": pid for pid in slurmstepd_pids(state / "slurm.conf")})
         assert down.returncode == 0 and not left, (left, down.stderr)
 
 

@@ -9,40 +9,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
-from tests.support.helpers import TINY_OVERRIDES
+from tests.support import sweeps as support_sweeps
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: the tiny model on the tiny generated data, deterministic on CPU, with the test callbacks
-#: (no stall, no NaN); the directory of a job is named by its swept values only
-EXPERIMENT = """# @package _global_
-defaults:
-  - smoke
-data:
-  root: {root}
-  synthetic: null
-{data}
-model:
-  net:
-    d: 16
-    vi:
-      clip_weights_path: null
-    hfe:
-      tiny_width: 8
-      d_h: 16
-trainer:
-  max_epochs: 1
-  log_every_n_steps: 1
-  deterministic: true
-extras:
-  print_config: false
-callbacks:
-  model_summary: null
-  progress_bar: null
-  stall:
+#: the test callbacks of every job (no stall, no NaN unless a sweep sets their step/rank)
+CALLBACKS = """  stall:
     _target_: tests.cluster.callbacks.Stall
     epoch: -1
   nan:
@@ -62,17 +38,10 @@ LAUNCHER = [
 
 
 def write_experiment(tmp: Path, data_root: Path) -> Path:
-    """A config dir holding ``experiment/cluster_tiny.yaml``; returns the dir."""
-    data = "".join(
-        f"  {o.split('=')[0].split('.', 1)[1]}: {o.split('=')[1]}\n"
-        for o in TINY_OVERRIDES
-        if o.startswith("data.")
-    )
-    conf = tmp / "conf"
-    (conf / "experiment").mkdir(parents=True, exist_ok=True)
-    text = EXPERIMENT.format(root=data_root, data=data)
-    (conf / "experiment" / "cluster_tiny.yaml").write_text(text)
-    return conf
+    """A config dir holding ``experiment/cluster_tiny.yaml``: the tiny model on the tiny
+    data, deterministic on CPU, with the test callbacks; returns the dir."""
+    trainer = "  deterministic: true\n"
+    return support_sweeps.write_experiment(tmp, data_root, "cluster_tiny", trainer, CALLBACKS)
 
 
 def sweep_command(conf: Path, *args: str) -> list[str]:
@@ -104,13 +73,9 @@ def sweep_env(slurm: dict[str, str], root: Path) -> dict[str, str]:
 def run_sweep(
     conf: Path, root: Path, slurm: dict[str, str], *args: str
 ) -> subprocess.CompletedProcess[str]:
+    """``cocoer-train -m`` on the test cluster (:func:`sweep_command`), to its end."""
     return subprocess.run(
-        sweep_command(conf, *args),
-        cwd=root,
-        env=sweep_env(slurm, root),
-        capture_output=True,
-        text=True,
-        timeout=1800,
+        **_in_sweep_env(conf, root, slurm, args), capture_output=True, text=True, timeout=1800
     )
 
 
@@ -120,13 +85,14 @@ def start_sweep(
     """:func:`run_sweep` in the background, its output into ``log``."""
     out = open(log, "w")  # noqa: SIM115 - the child holds it; closed when the test ends
     return subprocess.Popen(
-        sweep_command(conf, *args),
-        cwd=root,
-        env=sweep_env(slurm, root),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        text=True,
+        **_in_sweep_env(conf, root, slurm, args), stdout=out, stderr=subprocess.STDOUT, text=True
     )
+
+
+def _in_sweep_env(
+    conf: Path, root: Path, slurm: dict[str, str], args: tuple[str, ...]
+) -> dict[str, Any]:
+    return {"args": sweep_command(conf, *args), "cwd": root, "env": sweep_env(slurm, root)}
 
 
 def sweep_dir(root: Path, name: str) -> Path:
@@ -165,6 +131,16 @@ def final_fields(slurm: dict[str, str], job_id: str, timeout: float = 60) -> dic
             return fields
         assert time.monotonic() < deadline, fields
         time.sleep(0.5)
+
+
+def completed_job(slurm: dict[str, str], sweep: Path, job: Path, **want: str) -> tuple[str, str]:
+    """The SLURM id and the log of the multirun job in ``job``, once it ended COMPLETED with
+    the ``scontrol`` fields ``want`` (``Restarts="1"``, ``NumTasks="2"``...)."""
+    job_id = slurm_id(job)
+    fields = final_fields(slurm, job_id)
+    assert fields["JobState"] == "COMPLETED", fields
+    assert {k: fields[k] for k in want} == want, fields
+    return job_id, job_log(sweep, job_id)
 
 
 def job_log(sweep: Path, job_id: str) -> str:

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.sweeps import (
+    completed_job,
     final_fields,
     job_dir,
-    job_log,
     run_sweep,
     slurm_id,
     sweep_dir,
@@ -95,10 +95,7 @@ def test_two_task_ddp_job_matches_one_process_and_a_nan_on_one_rank_stops_both(
     clean = job_dir(sweep, "callbacks.nan.rank=-1", *NAMED_BY)
     poisoned = job_dir(sweep, "callbacks.nan.rank=1", *NAMED_BY)
 
-    job_id = slurm_id(clean)
-    fields = final_fields(slurm, job_id)
-    assert fields["JobState"] == "COMPLETED" and fields["NumTasks"] == "2", fields
-    log = job_log(sweep, job_id)
+    _, log = completed_job(slurm, sweep, clean, NumTasks="2")
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in log, log[-3000:]
     ddp = json.loads((clean / "metrics.json").read_text())
     ref = json.loads((single_dir / "metrics.json").read_text())

@@ -14,7 +14,7 @@ import torch
 from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 from cocoer.runs.wandb_run import ID_FILE
 from tests.cluster.sweeps import (
-    final_fields,
+    completed_job,
     job_dir,
     job_fields,
     job_log,
@@ -57,10 +57,7 @@ def _finish(proc: subprocess.Popen, log: Path) -> None:
 
 
 def _assert_resumed(slurm: dict[str, str], sweep: Path, job: Path, reference: Path) -> None:
-    job_id = slurm_id(job)
-    fields = final_fields(slurm, job_id)
-    assert fields["JobState"] == "COMPLETED" and fields["Restarts"] == "1", fields
-    log = job_log(sweep, job_id)
+    _, log = completed_job(slurm, sweep, job, Restarts="1")
     assert "SLURM requeued this job (restart 1): resuming it" in log, log[-3000:]
     last = job / "checkpoints" / "last.ckpt"
     assert f"Restoring states from the checkpoint path at {last}" in log, log[-3000:]

@@ -6,8 +6,6 @@ resume=true skips the finished jobs."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from tests.cluster.sweeps import (
     sweep_dir,
     write_experiment,
 )
+from tests.support.sweeps import aggregate_alpha_sweep
 
 pytestmark = pytest.mark.cluster
 
@@ -45,21 +44,7 @@ def test_sweep_runs_as_slurm_jobs_fails_one_aggregates_and_skips_done_jobs(
     assert "alpha" in failed["message"] and "\n" not in failed["message"]
     assert not (jobs["-1.0"] / "done").exists()
 
-    summary = tmp_path / "summary"
-    agg = subprocess.run(
-        [sys.executable, "-m", "cocoer.cli.aggregate", str(sweep), "--out", str(summary)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert agg.returncode == 0, agg.stderr[-3000:]
-    import pandas as pd
-
-    table = pd.read_csv(summary / "alpha.csv")
-    assert list(table["alpha"]) == [0.0, 0.1] and list(table["n"]) == [1, 1]
-    ours = json.loads((jobs["0.1"] / "metrics.json").read_text())["test/mAP"]
-    assert float(table["ours mAP"][1]) == pytest.approx(ours, abs=0.006)
-    assert "failed" in (summary / "tables.md").read_text().lower()
+    aggregate_alpha_sweep(sweep, tmp_path / "summary", jobs)
 
     # relaunch: the finished jobs are new SLURM jobs that skip (their markers unchanged)
     done_before = {a: (jobs[a] / "done").read_text() for a in ("0.0", "0.1")}

@@ -12,6 +12,7 @@ from cocoer.constants import EMOTIC_CATEGORIES
 from cocoer.data.emotic import read_emotic_csv, read_emotic_mat
 from cocoer.data.records import BadSampleError, SkipReport
 from cocoer.data.synthetic import generate_emotic, write_emotic_mat
+from tests.support.generated_emotic import read_split
 
 SPLITS = ("train", "val", "test")
 
@@ -33,10 +34,7 @@ def _expected(meta, split):
 def test_round_trip_gives_back_written_persons(generated, fmt, split):
     root, meta = generated
     rep = SkipReport()
-    if fmt == "mat":
-        recs = read_emotic_mat(root / "Annotations" / "Annotations.mat", split, rep)
-    else:
-        recs = read_emotic_csv(root / "emotic_pre" / f"{split}.csv", split, rep)
+    recs = read_split(root, fmt, split, rep)
     exp = _expected(meta, split)
     assert len(rep) == 0
     assert [(r.image, r.person) for r in recs] == [(m["image"], m["person"]) for m in exp]

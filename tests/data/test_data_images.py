@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from cocoer.data.records import BadSampleError
+from cocoer.data.synthetic.bad_cases import write_png_header_only
 from cocoer.data.windows import load_image, probe_image
 
 
@@ -136,22 +137,8 @@ def test_decompression_bomb_refused_with_clear_message(tmp_path):
     assert probe_image(tmp_path / "big.png", max_pixels=120_000) == (400, 300)
 
 
-def _png_header_only(path, width, height):
-    """A tiny PNG that claims ``width`` x ``height`` (no pixel data needed to refuse it)."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
-
-
 def test_huge_header_refused_by_default_cap_before_decoding(tmp_path):
-    _png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    write_png_header_only(tmp_path / "bomb.png", 30000, 30000)
     for fn in (load_image, probe_image):
         with pytest.raises(
             BadSampleError, match=r"bomb\.png: decompression bomb guard: 30000x30000"

@@ -6,8 +6,6 @@ correctly. Plus hand-given boxes, the start-up error and the Spaces entry."""
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 from PIL import Image
 
 from cocoer.constants import LEVELS
+from cocoer.data.synthetic.bad_cases import write_png_header_only
 from tests.support.demo_server import T1, infer_json, person_essentials, serve_demo
 
 gradio_client = pytest.importorskip("gradio_client", reason="the demo extra is not installed")
@@ -80,25 +79,13 @@ def test_t1_equals_cocoer_infer(server: str, expected: dict) -> None:
     check_t1_answer(ask(server, T1), expected)
 
 
-def _png_header_only(path: Path, width: int, height: int) -> Path:
-    """A tiny PNG that claims width x height (the bomb guard refuses it before decoding)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
-    return path
-
-
 def test_bad_uploads_give_the_message_and_the_server_keeps_serving(
     server: str, expected: dict, tmp_path: Path
 ) -> None:
     text = tmp_path / "notes.jpg"
     text.write_text("this is not a photo\n")
-    bomb = _png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    bomb = tmp_path / "bomb.png"
+    write_png_header_only(bomb, 30000, 30000)
     empty = tmp_path / "empty_room.png"
     Image.new("RGB", (320, 240), (128, 128, 128)).save(empty)
     cases = {

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -23,65 +22,13 @@ from cocoer.export.onnx import OUTPUTS, check_exportable, export_net, export_onn
 from cocoer.models import create_model
 from cocoer.models.cocoer import CocoER
 from cocoer.workspace.core import exclusion_order
+from tests.support.onnx_parity import assert_parity, run_ort
+from tests.support.tiny_models import TINY_PRESET, random_batch, tiny_net
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 T1 = Path(__import__("insightface").__file__).parent / "data" / "images" / "t1.jpg"
-TINY = {
-    "hfe": {
-        "backbone": "tiny_cnn",
-        "tiny_width": 4,
-        "image_size": 32,
-        "patch_size": 2,
-        "d_h": 16,
-        "heads": 2,
-    },
-    "vi": {"clip_name": "cocoer-tiny-RN", "hidden_ratio": 0.05},
-}
-
-
-def run_ort(sess: object, batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """All outputs of an ONNX Runtime session for a batch of tensors."""
-    feed = {k: v.numpy() for k, v in batch.items()}
-    return dict(zip(OUTPUTS, sess.run(list(OUTPUTS), feed), strict=True))  # type: ignore[attr-defined]
-
-
-def random_batch(n: int, size: int, seed: int) -> dict[str, torch.Tensor]:
-    """Windows [n,3,S,S] and valid random boxes [n,4] (x1 < x2, y1 < y2 in [0, 1])."""
-    gen = torch.Generator().manual_seed(seed)
-    batch = {k: torch.randn(n, 3, size, size, generator=gen) for k in ("context", "body", "head")}
-    for name in ("body_box", "head_box"):
-        xy = torch.rand(n, 2, 2, generator=gen).sort(-1).values  # [n, (x, y), (lo, hi)]
-        batch[name] = torch.stack([xy[:, 0, 0], xy[:, 1, 0], xy[:, 0, 1], xy[:, 1, 1]], -1)
-    return batch
-
-
-def assert_parity(
-    net: CocoER, path: Path, size: int = 32, sizes: tuple[int, ...] = (1, 3)
-) -> float:
-    """ONNX Runtime vs PyTorch on random inputs: every output within 1e-4, order equal."""
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    worst = 0.0
-    for n in sizes:
-        batch = random_batch(n, size, seed=n)
-        with torch.no_grad():
-            ref = net.eval()(batch)
-        got = run_ort(sess, batch)
-        for name in OUTPUTS:
-            want = ref[name].numpy()
-            assert got[name].shape == want.shape, name
-            if name == "order":
-                np.testing.assert_array_equal(got[name], want)
-                continue
-            np.testing.assert_allclose(got[name], want, rtol=1e-4, atol=1e-4, err_msg=name)
-            worst = max(worst, float(np.abs(got[name] - want).max()))
-    return worst
-
-
-def tiny_net(**kwargs: Any) -> CocoER:
-    """The tiny test model (k = 5, d = 16) through the model factory."""
-    return create_model({"num_classes": 5, "multi_label": True, "d": 16, **TINY, **kwargs})
 
 
 # ------------------------------------------------------------------ fast checks
@@ -264,7 +211,6 @@ def test_other_model_variants_export(tmp_path: Path, kwargs: dict) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["cocoer_authors_eval", "cocoer_authors_demo"])
 def test_authors_presets_export(tmp_path: Path, preset: str) -> None:
-    from tests.method.test_authors_options import TINY_PRESET
     from tests.support.helpers import compose_config
 
     cfg = compose_config("train", tmp_path, overrides=[f"model={preset}", *TINY_PRESET])

@@ -17,7 +17,7 @@ from torch import nn
 
 from cocoer.models.backbones import TinyCNN
 from cocoer.models.norms import PerSampleBatchNorm2d, use_per_sample_batchnorm
-from tests.method.test_authors_options import REFERENCE, tiny_net
+from tests.support.tiny_models import REFERENCE, reference_net
 
 # ---------------------------------------------------------------- defaults unchanged
 
@@ -29,7 +29,7 @@ def test_default_model_outputs_unchanged() -> None:
     now computed without cancellation (docs/method.md 4.7), moves z^ by 7e-6 of its scale;
     a change of the model moves them by far more."""
     ref = torch.load(REFERENCE, weights_only=True)
-    net = tiny_net().eval()
+    net = reference_net().eval()
     with torch.no_grad():
         out = net(ref["batch"])
     for k, v in ref["outputs"].items():

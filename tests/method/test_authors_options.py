@@ -29,19 +29,8 @@ from cocoer.models.norms import PerSampleBatchNorm2d
 from cocoer.models.preprocess import PreprocessConfig
 from cocoer.workspace import Workspace, exclusion_order
 from cocoer.workspace.level_losses import LevelLoss
-
-REFERENCE = Path(__file__).parent / "reference" / "default_model_outputs.pt"
-TINY_HFE = dict(backbone="tiny_cnn", tiny_width=4, image_size=32, patch_size=2, d_h=16, heads=2)
-
-
-def tiny_net(**kwargs: object) -> CocoER:
-    """The tiny model of the stored reference (k = 5, d = 16), seeded."""
-    torch.manual_seed(0)
-    hfe = dict(TINY_HFE, depth=2, **kwargs.pop("hfe", {}))  # type: ignore[arg-type]
-    vi = dict(clip_name="cocoer-tiny-RN", hidden_ratio=0.05, **kwargs.pop("vi", {}))  # type: ignore[arg-type]
-    cfg = dict(num_classes=5, multi_label=True, d=16, hfe=hfe, vi=vi, **kwargs)
-    return create_model(cfg)
-
+from tests.support.level_mappings import as_generic, copy_level
+from tests.support.tiny_models import TINY_HFE, TINY_PRESET, reference_net
 
 # ---------------------------------------------------------------- M5 position sampling
 
@@ -223,13 +212,7 @@ def test_inner_step_linear_equals_authors_sgd_on_linear() -> None:
     for b, m in itertools.product(range(B), range(q)):
         seq = nn.Sequential(nn.GELU(), nn.Linear(D, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, k))
         seq = seq.double()
-        with torch.no_grad():
-            seq[1].weight.copy_(maps.ffn0_weight[m])
-            seq[1].bias.copy_(maps.ffn0_bias[m])
-            seq[3].weight.copy_(maps.ln_weight[m])
-            seq[3].bias.copy_(maps.ln_bias[m])
-            seq[4].weight.copy_(maps.theta_weight[m])
-            seq[4].bias.copy_(maps.theta_bias[m])
+        copy_level(maps, m, seq[1], seq[3], seq[4])
         w = torch.full((k,), 1e-4, dtype=torch.float64).masked_fill(y_t[b] > 0.5, pos_w)
         loss = F.binary_cross_entropy_with_logits(seq(x[b, m]), y_t[b], weight=w, reduction="sum")
         gW, gb = torch.autograd.grad(loss, [seq[1].weight, seq[1].bias])
@@ -275,8 +258,8 @@ def test_inner_params_linear_keeps_layer_norm_affine() -> None:
 
 
 def test_vi_passthrough_and_input_gelu() -> None:
-    base = tiny_net().eval()
-    net = tiny_net(vi=dict(clip_input="passthrough", input_activation="gelu")).eval()
+    base = reference_net().eval()
+    net = reference_net(vi=dict(clip_input="passthrough", input_activation="gelu")).eval()
     ctx = torch.randn(2, 3, 64, 64)  # the tiny CLIP's input size: no resize
     with torch.no_grad():
         u = net.vi.encode_image(ctx)
@@ -337,19 +320,10 @@ def test_unknown_option_values_are_refused() -> None:
 
 def test_generic_mapping_linear_step_matches_closed_form() -> None:
     """mapping=fc through torch.func (GenericLevelMappings) with the authors' switches."""
-    from cocoer.models.heads import GenericLevelMappings
-
     torch.manual_seed(2)
     maps = LevelMappings(3, 6, 4, 3, input_activation="gelu").double()
-    generic = GenericLevelMappings(3, 6, 4, 3, "fc", input_activation="gelu").double()
-    with torch.no_grad():
-        for m, ffn0 in enumerate(generic.ffn0):
-            ffn0[0].weight.copy_(maps.ffn0_weight[m])
-            ffn0[0].bias.copy_(maps.ffn0_bias[m])
-            ffn0[2].weight.normal_(1.0, 0.3)
-            maps.ln_weight[m].copy_(ffn0[2].weight)
-        generic.theta_weight.copy_(maps.theta_weight)
-        generic.theta_bias.copy_(maps.theta_bias)
+    nn.init.normal_(maps.ln_weight, 1.0, 0.3)
+    generic = as_generic(maps)
     x = torch.randn(4, 3, 6, dtype=torch.float64)
     y_t = (torch.rand(4, 3) > 0.5).double()
     ws = Workspace(LevelLoss("bce"), delta_scale=0.0, inner_lr=0.5, inner_params="linear")
@@ -358,20 +332,6 @@ def test_generic_mapping_linear_step_matches_closed_form() -> None:
 
 
 # ---------------------------------------------------------------- presets and inference
-
-
-TINY_PRESET = [
-    "data=emotic_synthetic",
-    "data.image_size=32",
-    "model.net.hfe.backbone=tiny_cnn",
-    "model.net.hfe.tiny_width=4",
-    "model.net.hfe.d_h=16",
-    "model.net.hfe.head_dim=8",
-    "model.net.hfe.mlp_ratio=2.0",
-    "model.net.d=16",
-    "model.net.vi.clip_name=cocoer-tiny-RN",
-    "model.net.vi.hidden_ratio=0.01",
-]
 
 
 @pytest.mark.parametrize("preset", ["cocoer_authors_eval", "cocoer_authors_demo"])
@@ -426,7 +386,7 @@ def test_predictor_applies_the_models_preprocessing() -> None:
     from cocoer.infer.predictor import Predictor
 
     pre = PreprocessConfig(channel_order="bgr", box_rounding="authors")
-    net = tiny_net(preprocess={"channel_order": "bgr", "box_rounding": "authors"})
+    net = reference_net(preprocess={"channel_order": "bgr", "box_rounding": "authors"})
     predictor = Predictor(net, torch.full((5,), 0.5), image_size=32)
     gen = torch.Generator().manual_seed(0)
     img = Image.fromarray(
@@ -446,8 +406,8 @@ def test_predictor_applies_the_models_preprocessing() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_clip_fp16_on_cuda_close_to_fp32() -> None:
     """vi.clip_precision=fp16: CLIP's conv / linear weights in float16 on CUDA only."""
-    net32 = tiny_net(vi=dict(clip_input="passthrough")).cuda().eval()
-    net16 = tiny_net(vi=dict(clip_input="passthrough", clip_precision="fp16")).cuda().eval()
+    net32 = reference_net(vi=dict(clip_input="passthrough")).cuda().eval()
+    net16 = reference_net(vi=dict(clip_input="passthrough", clip_precision="fp16")).cuda().eval()
     ctx = torch.randn(2, 3, 64, 64, device="cuda")
     with torch.no_grad():
         u32, u16 = net32.vi.encode_image(ctx), net16.vi.encode_image(ctx)
@@ -458,8 +418,8 @@ def test_clip_fp16_on_cuda_close_to_fp32() -> None:
 
 
 def test_clip_fp16_is_fp32_on_cpu() -> None:
-    net32 = tiny_net().eval()
-    net16 = tiny_net(vi=dict(clip_precision="fp16")).eval()
+    net32 = reference_net().eval()
+    net16 = reference_net(vi=dict(clip_precision="fp16")).eval()
     ctx = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(net16.vi.encode_image(ctx), net32.vi.encode_image(ctx))

@@ -21,7 +21,8 @@ from cocoer.export.onnx import OUTPUTS, export_net
 from cocoer.models.heads import LevelMappings
 from cocoer.workspace import Workspace
 from cocoer.workspace.level_losses import LOSS_KINDS, LevelLoss
-from tests.infer.test_onnx import TINY, random_batch, run_ort, tiny_net
+from tests.support.onnx_parity import run_ort
+from tests.support.tiny_models import TINY_HFE, random_batch, tiny_net
 
 
 @pytest.mark.parametrize("kind", LOSS_KINDS)
@@ -69,7 +70,7 @@ def test_workspace_float32_matches_float64_at_paper_widths() -> None:
 def reduced_net() -> torch.nn.Module:
     """Tiny backbones with the paper's d = 256 and EMOTIC's k = 26."""
     torch.manual_seed(0)
-    hfe = dict(TINY["hfe"], d_h=64)
+    hfe = dict(TINY_HFE, d_h=64)
     return tiny_net(num_classes=26, d=256, hfe=hfe).eval()
 
 

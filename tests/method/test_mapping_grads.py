@@ -15,16 +15,12 @@ import torch
 from cocoer.models.heads import GenericLevelMappings, LevelMappings
 from cocoer.workspace import Workspace
 from cocoer.workspace.level_losses import LevelLoss
+from tests.support.level_mappings import as_generic
 
 B, D_IN, D, K = 4, 8, 5, 4
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _case(seed: int) -> tuple[LevelMappings, torch.Tensor, torch.Tensor]:
@@ -37,19 +33,6 @@ def _case(seed: int) -> tuple[LevelMappings, torch.Tensor, torch.Tensor]:
     x = torch.randn(B, 3, D_IN, generator=gen)
     y_t = (torch.rand(B, K, generator=gen) > 0.5).double()
     return maps, x, y_t
-
-
-def _as_generic(maps: LevelMappings) -> GenericLevelMappings:
-    generic = GenericLevelMappings(3, D_IN, D, K, "fc")
-    with torch.no_grad():
-        for m, ffn0 in enumerate(generic.ffn0):
-            ffn0[0].weight.copy_(maps.ffn0_weight[m])
-            ffn0[0].bias.copy_(maps.ffn0_bias[m])
-            ffn0[2].weight.copy_(maps.ln_weight[m])
-            ffn0[2].bias.copy_(maps.ln_bias[m])
-        generic.theta_weight.copy_(maps.theta_weight)
-        generic.theta_bias.copy_(maps.theta_bias)
-    return generic
 
 
 def _loss(
@@ -89,7 +72,7 @@ def _closed_form_names(
 @pytest.mark.parametrize("params", ["all", "linear"])
 def test_fc_mapping_gradients_equal_the_closed_form(params: str) -> None:
     maps, x, y_t = _case(seed=9)
-    generic = _as_generic(maps)
+    generic = as_generic(maps)
     gx, gp = _grads(maps, x, y_t, params)
     hx, hp = _grads(generic, x, y_t, params)
     assert gx.abs().max() > 1e-3

@@ -84,13 +84,18 @@ def test_competition_finds_the_planted_level() -> None:
     assert _found_share(Workspace(LevelLoss("bce"))) == 100.0
 
 
-def test_random_exclusion_order_fails_to_find_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def _random_exclusion_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workspace excludes the levels in a random (seeded) order instead of by f_m."""
     g = torch.Generator().manual_seed(0)
     monkeypatch.setattr(
         cocoer.workspace.core,
         "exclusion_order",
         lambda f, *_: torch.argsort(torch.rand(f.shape, generator=g), -1),
     )
+
+
+def test_random_exclusion_order_fails_to_find_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    _random_exclusion_order(monkeypatch)
     assert _found_share(Workspace(LevelLoss("bce"))) < 70.0
 
 
@@ -173,11 +178,6 @@ def test_smoke_run_finds_the_planted_level(tmp_path: Path, monkeypatch: pytest.M
     found = trainer.test(model, datamodule=datamodule)[0]
     assert found["test/mAP_t"] >= 2 * 7.9
     assert found["test/conflict_first_excluded"] >= 70.0
-    g = torch.Generator().manual_seed(0)
-    monkeypatch.setattr(
-        cocoer.workspace.core,
-        "exclusion_order",
-        lambda f, *_: torch.argsort(torch.rand(f.shape, generator=g), -1),
-    )
+    _random_exclusion_order(monkeypatch)
     shuffled = trainer.test(model, datamodule=datamodule)[0]
     assert shuffled["test/conflict_first_excluded"] < 70.0

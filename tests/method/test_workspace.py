@@ -12,16 +12,10 @@ from cocoer.models.heads import LevelMappings
 from cocoer.workspace import QP_METHODS, Workspace, qp_objective, simplex_qp
 from cocoer.workspace.level_losses import LOSS_KINDS, LevelLoss
 from cocoer.workspace.reference import reference_workspace, solve_simplex_qp_cvxpy
+from tests.support.level_mappings import as_generic
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    """The reference comparisons run in float64 (restored afterwards: other test modules
-    share the process)."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+#: the reference comparisons run in float64 (the fixture restores the default afterwards)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def random_psd(B: int, q: int, rank: int, gen: torch.Generator) -> torch.Tensor:
@@ -170,18 +164,8 @@ def test_workspace_is_differentiable_end_to_end() -> None:
 
 def test_generic_mapping_matches_the_closed_form_inner_step() -> None:
     """The torch.func per-sample inner step of an `fc` FFN0 equals the closed form."""
-    from cocoer.models.heads import GenericLevelMappings
-
     maps, x, y_t = make_case(seed=9, kind="bce")
-    generic = GenericLevelMappings(3, maps.in_dim, maps.d, maps.num_classes, "fc")
-    with torch.no_grad():
-        for m, ffn0 in enumerate(generic.ffn0):
-            ffn0[0].weight.copy_(maps.ffn0_weight[m])
-            ffn0[0].bias.copy_(maps.ffn0_bias[m])
-            ffn0[2].weight.copy_(maps.ln_weight[m])
-            ffn0[2].bias.copy_(maps.ln_bias[m])
-        generic.theta_weight.copy_(maps.theta_weight)
-        generic.theta_bias.copy_(maps.theta_bias)
+    generic = as_generic(maps)
     ws = Workspace(LevelLoss("bce"), inner_lr=0.3)
     a = ws(maps, *maps(x), y_t)
     b = ws(generic, *generic(x), y_t)

@@ -367,3 +367,106 @@ def test_one_torch_load_site():
         "src/cocoer/utils/torch_files.py": found.get("src/cocoer/utils/torch_files.py")
     }
     assert sum(len(v) for v in found.values()) == 1, found
+
+
+# ------------------------------------------------------------------------ the tests' own shape
+TESTS = ROOT / "tests"
+
+
+def _long_test_files(tests: Path = TESTS) -> dict[str, int]:
+    """``{file: lines}`` of the Python files under ``tests`` over MAX_FILE_LINES."""
+    lines = {p: len(p.read_text(encoding="utf-8").splitlines()) for p in tests.rglob("*.py")}
+    return {p.relative_to(tests).as_posix(): n for p, n in lines.items() if n > MAX_FILE_LINES}
+
+
+def _imported_test_modules(path: Path, root: Path = ROOT) -> list[str]:
+    """The ``test_*`` modules (files under ``root``) that ``path`` imports, relative imports
+    resolved: shared code belongs in ``tests/support``, not in another test module."""
+    package = path.relative_to(root).parent.parts
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = (*base, *(node.module.split(".") if node.module else ()))
+            names = [".".join(module)] + [".".join((*module, a.name)) for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[-1].startswith("test_") and root.joinpath(*parts).with_suffix(".py").is_file():
+                found.append(name)
+    return found
+
+
+def _is_fixture(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if name == "fixture":
+            return True
+    return False
+
+
+def _conftest_problems(path: Path) -> list[str]:
+    """What a ``conftest.py`` holds besides imports, constants, fixtures and ``pytest_*``
+    hooks (helper functions and classes belong in ``tests/support``)."""
+    problems = []
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if not (node.name.startswith("pytest_") or _is_fixture(node)):
+                problems.append(f"{node.name}() is neither a fixture nor a hook")
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        elif not isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign)):
+            problems.append(f"line {node.lineno}: {type(node).__name__} (not a fixture or hook)")
+    return problems
+
+
+def test_no_test_file_over_the_size_limit():
+    assert not _long_test_files()
+
+
+def test_no_test_module_imports_another():
+    found = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        if imported := _imported_test_modules(path):
+            found[path.relative_to(ROOT).as_posix()] = imported
+    assert not found, found
+
+
+def test_conftest_files_hold_fixtures_and_hooks_only():
+    found = {}
+    for path in sorted(TESTS.rglob("conftest.py")):
+        if problems := _conftest_problems(path):
+            found[path.relative_to(ROOT).as_posix()] = problems
+    assert not found, found
+
+
+def test_the_test_shape_checks_find_what_they_forbid(tmp_path: Path):
+    _write(tmp_path, "tests/a/test_x.py", "X = 1\n" * (MAX_FILE_LINES + 1))
+    _write(tmp_path, "tests/a/test_y.py", "from tests.a.test_x import X\nfrom . import test_x\n")
+    _write(tmp_path, "tests/b/test_z.py", "from ..a.test_x import X\nimport tests.a.test_x\n")
+    _write(tmp_path, "tests/b/test_ok.py", "from tests.support.helpers import test_data\n")
+    _write(tmp_path, "tests/support/helpers.py", "test_data = 1\n")
+    assert _long_test_files(tmp_path / "tests") == {"a/test_x.py": MAX_FILE_LINES + 1}
+    imports = {
+        name: _imported_test_modules(tmp_path / "tests" / name, tmp_path)
+        for name in ("a/test_y.py", "b/test_z.py", "b/test_ok.py")
+    }
+    assert imports == {
+        "a/test_y.py": ["tests.a.test_x", "tests.a.test_x"],
+        "b/test_z.py": ["tests.a.test_x", "tests.a.test_x"],
+        "b/test_ok.py": [],
+    }
+    conftest = (
+        "import pytest\nN = 3\n\n@pytest.fixture(scope='session')\ndef a(): ...\n\n"
+        "@fixture\ndef b(): ...\n\ndef pytest_configure(config): ...\n\n"
+        "def helper(): ...\n\nclass Builder: ...\n"
+    )
+    _write(tmp_path, "tests/conftest.py", conftest)
+    assert _conftest_problems(tmp_path / "tests" / "conftest.py") == [
+        "helper() is neither a fixture nor a hook",
+        "line 14: ClassDef (not a fixture or hook)",
+    ]

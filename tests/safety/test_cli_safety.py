@@ -22,22 +22,14 @@ from PIL import Image
 
 from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 from tests.support.checkpoint_payloads import write_bad_files, write_payload_checkpoint
-from tests.support.helpers import TINY_OVERRIDES
+from tests.support.helpers import cli_train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
 
 
 def train_args(tmp: Path, data_root: Path, name: str, *extra: str) -> list[str]:
-    return [
-        *TINY_OVERRIDES,
-        "logger=csv",
-        f"data.root={data_root}",
-        "data.synthetic=null",
-        f"paths.root_dir={tmp}",
-        f"hydra.run.dir={tmp / name}",
-        *extra,
-    ]
+    return cli_train_args(tmp, data_root, tmp / name, *extra)
 
 
 def run_all(cmds: dict[str, list[str]], cwd: Path) -> dict[str, tuple[int, str, str]]:

@@ -12,7 +12,7 @@ import pytest
 
 from cocoer.errors import InputError
 from cocoer.infer.inputs import OutputNamer, collect_inputs
-from cocoer.utils.files import atomic_write_text, printable
+from cocoer.utils.files import atomic_folder, atomic_save_as, atomic_write_text, printable
 
 
 def test_stems_are_unique_across_folders_suffixes_and_reserved_names(tmp_path: Path) -> None:
@@ -104,6 +104,42 @@ def test_atomic_writes_use_the_umask_mode(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_atomic_save_as_and_atomic_folder_publish_whole_or_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "w.bin"
+    target.write_bytes(b"old")
+
+    def fail(tmp: Path) -> None:
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        atomic_save_as(target, fail)
+    assert target.read_bytes() == b"old"
+    atomic_save_as(target, lambda tmp: tmp.write_bytes(b"new"))
+    assert target.read_bytes() == b"new"
+
+    folder = tmp_path / "hub"
+    with pytest.raises(RuntimeError), atomic_folder(folder) as tmp:
+        (tmp / "a").write_text("x")
+        raise RuntimeError("the folder does not load back")
+    assert not folder.exists()
+    old = os.umask(0o027)
+    try:
+        with atomic_folder(folder) as tmp:
+            (tmp / "a").write_text("x")
+            assert not folder.exists()  # published when the block ends, whole
+    finally:
+        os.umask(old)
+    assert (folder / "a").read_text() == "x"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert stat.S_IMODE((folder / "a").stat().st_mode) == 0o640
+    (folder / "b").write_text("y")
+    with pytest.raises(OSError), atomic_folder(folder) as tmp:  # never over a non-empty one
+        (tmp / "c").write_text("z")
+    assert sorted(p.name for p in folder.iterdir()) == ["a", "b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub", "w.bin"]  # no temporaries
 
 
 def test_printable_escapes_terminal_controls() -> None:

@@ -52,11 +52,18 @@ def _set(node: Any, path: tuple, value: Any) -> None:
     node[path[-1]] = value
 
 
-def test_interpolation_in_any_field_is_refused_never_resolved(
-    tiny_ckpt_dict: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def secret_hp(tiny_ckpt_dict: dict, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A copy of the tiny checkpoint's hyper-parameters, SECRET in the environment (what an
+    interpolation such as ``${oc.env:COCOER_TEST_SECRET}`` would leak if resolved)."""
     monkeypatch.setenv("COCOER_TEST_SECRET", SECRET)
-    hp = copy.deepcopy(tiny_ckpt_dict["hyper_parameters"])
+    return copy.deepcopy(tiny_ckpt_dict["hyper_parameters"])
+
+
+def test_interpolation_in_any_field_is_refused_never_resolved(
+    tiny_ckpt_dict: dict, secret_hp: dict, tmp_path: Path
+) -> None:
+    hp = secret_hp
     hp["net"]["class_names"] = [f"c{i}" for i in range(hp["net"]["num_classes"])]
     fields = _leaves(hp)
     assert len(fields) > 40
@@ -78,14 +85,13 @@ def test_interpolation_in_any_field_is_refused_never_resolved(
 
 
 def test_interpolation_in_a_safetensors_export_is_refused(
-    tiny_ckpt_dict: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_ckpt_dict: dict, secret_hp: dict, tmp_path: Path
 ) -> None:
     from safetensors.torch import save_file
 
     from cocoer.checkpoint.export_format import FORMAT, META_KEY
 
-    monkeypatch.setenv("COCOER_TEST_SECRET", SECRET)
-    hp = copy.deepcopy(tiny_ckpt_dict["hyper_parameters"])
+    hp = secret_hp
     hp["net"]["class_names"] = [PAYLOAD] + [f"c{i}" for i in range(hp["net"]["num_classes"] - 1)]
     meta = json.dumps({"format": FORMAT, "version": 1, "hyper_parameters": hp})
     path = tmp_path / "x.safetensors"

@@ -5,6 +5,7 @@ CUDA skip marker. (Fixtures live in ``conftest.py``, which pytest loads by itsel
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,14 @@ import torch
 from cocoer.configs import register_resolvers
 from cocoer.configs.compose import compose_config
 
-__all__ = ["TINY_DATA", "TINY_OVERRIDES", "compose_config", "requires_cuda"]
+__all__ = [
+    "TINY_DATA",
+    "TINY_OVERRIDES",
+    "cli_train_args",
+    "compose_config",
+    "requires_cuda",
+    "resumable",
+]
 
 register_resolvers()
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -39,3 +47,23 @@ TINY_OVERRIDES = [
     "model.net.hfe.d_h=16",
     "model.net.d=16",
 ]
+
+
+def cli_train_args(tmp: Path, data_root: Path, run_dir: Path, *extra: str) -> list[str]:
+    """The tiny run as ``cocoer-train`` arguments: a CSV logger, the data at ``data_root``
+    (nothing generated), outputs under ``tmp`` in ``run_dir``, then ``extra``."""
+    return [
+        *TINY_OVERRIDES,
+        "logger=csv",
+        f"data.root={data_root}",
+        "data.synthetic=null",
+        f"paths.root_dir={tmp}",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+
+
+def resumable(epochs: int) -> list[str]:
+    """Overrides of a deterministic run of ``epochs`` epochs with no test stage (the runs
+    the resume tests interrupt and compare)."""
+    return [f"trainer.max_epochs={epochs}", "trainer.deterministic=true", "test=false"]

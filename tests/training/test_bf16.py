@@ -9,11 +9,13 @@ norm agree within 2% relative; the printed figures show the actual gaps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
 import pytest
 import torch
+from omegaconf import DictConfig
 
 from tests.support.helpers import TINY_OVERRIDES, compose_config, requires_cuda
 
@@ -54,17 +56,11 @@ def test_bf16_training_step_matches_float32_on_cpu(tmp_path: Path, tiny_emotic_r
     _compare(tmp_path, tiny_emotic_root, "cpu")
 
 
-def test_bf16_mixed_training_run_on_cpu(tmp_path: Path, tiny_emotic_root: Path) -> None:
+def test_bf16_mixed_training_run_on_cpu(fast_dev_run_cfg: Callable[..., DictConfig]) -> None:
     """``trainer.precision=bf16-mixed`` through Lightning: a fast dev run ends finite."""
-    from omegaconf import open_dict
-
     from cocoer.train import train
 
-    over = [*TINY_OVERRIDES, "debug=fdr", "trainer.precision=bf16-mixed"]
-    cfg = compose_config("train", tmp_path, tiny_emotic_root, over)
-    with open_dict(cfg):
-        cfg.callbacks.model_checkpoint.monitor = None
-    metrics = train(cfg)
+    metrics = train(fast_dev_run_cfg("trainer.precision=bf16-mixed"))
     assert torch.isfinite(torch.tensor(metrics["train/loss"])), metrics
 
 

@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from cocoer.errors import CocoerError, NonFiniteLossError, clear_error_in
 from cocoer.training.finite_loss import check_finite_loss
 from cocoer.utils.distributed import ranks_where
+from tests.support.two_ranks import run_two_ranks
 
 NAN = float("nan")
 
@@ -32,24 +31,17 @@ def _terms(loss_G: float) -> dict[str, torch.Tensor]:
     return {"loss_G": torch.tensor(loss_G), "loss": torch.tensor(1.0 + loss_G)}
 
 
-def _worker(rank: int, folder: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=2)
-    try:
-        out = {
-            "where_rank0": ranks_where(rank == 0),
-            "none_bad": _check(_terms(0.5)),
-            "rank1_bad": _check(_terms(NAN if rank == 1 else 0.5)),
-            "both_bad": _check(_terms(NAN)),
-        }
-        dist.barrier()  # every rank is still in step: no collective was left unmatched
-    finally:
-        dist.destroy_process_group()
-    Path(folder, f"rank{rank}.json").write_text(json.dumps(out))
+def _rank(rank: int) -> dict[str, Any]:
+    return {
+        "where_rank0": ranks_where(rank == 0),
+        "none_bad": _check(_terms(0.5)),
+        "rank1_bad": _check(_terms(NAN if rank == 1 else 0.5)),
+        "both_bad": _check(_terms(NAN)),
+    }
 
 
 def test_a_nan_on_one_rank_stops_every_rank(tmp_path: Path) -> None:
-    mp.start_processes(_worker, args=(str(tmp_path),), nprocs=2, start_method="spawn")
-    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    r0, r1 = run_two_ranks(_rank, tmp_path)
     assert r0["where_rank0"] == r1["where_rank0"] == [0]
     assert r0["none_bad"] is None and r1["none_bad"] is None
     at = "non-finite loss at step 7 (epoch 1)"

@@ -11,50 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.support.helpers import TINY_OVERRIDES
-
-#: TINY_OVERRIDES as an experiment file, so that the job directories are named by the swept
-#: value only (experiment=... is not part of a job's directory name)
-TINY_EXPERIMENT = """# @package _global_
-defaults:
-  - smoke
-data:
-  root: {root}
-  synthetic: null
-{data}
-model:
-  net:
-    d: 16
-    vi:
-      clip_weights_path: null
-    hfe:
-      tiny_width: 8
-      d_h: 16
-trainer:
-  max_epochs: 1
-  log_every_n_steps: 1
-extras:
-  print_config: false
-callbacks:
-  model_summary: null
-  progress_bar: null
-"""
-
-
-def _experiment(tmp: Path, data_root: Path) -> Path:
-    data = "".join(
-        f"  {o.split('=')[0].split('.', 1)[1]}: {o.split('=')[1]}\n"
-        for o in TINY_OVERRIDES
-        if o.startswith("data.")
-    )
-    conf = tmp / "conf"
-    (conf / "experiment").mkdir(parents=True)
-    (conf / "experiment" / "tiny_test.yaml").write_text(
-        TINY_EXPERIMENT.format(root=data_root, data=data)
-    )
-    return conf
+from tests.support.sweeps import aggregate_alpha_sweep, write_experiment
 
 
 def cocoer_train(args: list[str], root: Path) -> subprocess.CompletedProcess:
@@ -73,7 +30,7 @@ def cocoer_train(args: list[str], root: Path) -> subprocess.CompletedProcess:
 def test_multirun_jobs_resume_failures_and_aggregate(
     tmp_path: Path, tiny_emotic_root: Path
 ) -> None:
-    conf = _experiment(tmp_path, tiny_emotic_root)
+    conf = write_experiment(tmp_path, tiny_emotic_root, "tiny_test")
     base = [
         "-m",
         f"hydra.searchpath=[file://{conf}]",
@@ -111,20 +68,7 @@ def test_multirun_jobs_resume_failures_and_aggregate(
     )  # no extra (timestamped) directories
 
     summary = tmp_path / "summary"
-    agg = subprocess.run(
-        [sys.executable, "-m", "cocoer.cli.aggregate", str(sweep), "--out", str(summary)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert agg.returncode == 0, agg.stderr[-3000:]
+    agg = aggregate_alpha_sweep(sweep, summary, jobs)
     assert "Table 4b: alpha" in agg.stdout and "34.81" in agg.stdout and "37.32" in agg.stdout
     for name in ("tables.md", "alpha.csv", "alpha.png", "first_excluded.csv", "jobs.csv"):
         assert (summary / name).is_file(), name
-    import pandas as pd
-
-    table = pd.read_csv(summary / "alpha.csv")
-    assert list(table["alpha"]) == [0.0, 0.1] and list(table["n"]) == [1, 1]
-    ours = json.loads((jobs["0.1"] / "metrics.json").read_text())["test/mAP"]
-    assert float(table["ours mAP"][1]) == pytest.approx(ours, abs=0.006)
-    assert "failed" in (summary / "tables.md").read_text().lower()

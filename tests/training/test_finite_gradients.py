@@ -3,18 +3,17 @@ is skipped and counted), on one process and on two DDP ranks (gloo, CPU)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from cocoer.callbacks import FiniteGradients
 from cocoer.errors import ConfigError, NonFiniteGradientError
+from tests.support.two_ranks import run_two_ranks
 
 NAN = float("nan")
 
@@ -142,24 +141,19 @@ def test_a_training_run_skips_the_bad_step(tmp_path: Path) -> None:
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def _worker(rank: int, folder: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=2)
-    out = {}
-    try:
-        out["none_bad"] = _check(FiniteGradients(), None)[0]
-        out["rank1_bad"] = _check(FiniteGradients(), NAN if rank == 1 else None)[0]
-        skip = FiniteGradients(action="skip", max_skips_in_row=1)
-        out["skip"] = _check(skip, NAN if rank == 0 else None)[2]
-        out["skip_stop"] = _check(skip, NAN if rank == 0 else None)[0]
-        dist.barrier()  # every rank is still in step: no collective was left unmatched
-    finally:
-        dist.destroy_process_group()
-    Path(folder, f"rank{rank}.json").write_text(json.dumps(out))
+def _rank(rank: int) -> dict[str, Any]:
+    out = {
+        "none_bad": _check(FiniteGradients(), None)[0],
+        "rank1_bad": _check(FiniteGradients(), NAN if rank == 1 else None)[0],
+    }
+    skip = FiniteGradients(action="skip", max_skips_in_row=1)
+    out["skip"] = _check(skip, NAN if rank == 0 else None)[2]
+    out["skip_stop"] = _check(skip, NAN if rank == 0 else None)[0]
+    return out
 
 
 def test_a_nan_gradient_on_one_rank_stops_every_rank(tmp_path: Path) -> None:
-    mp.start_processes(_worker, args=(str(tmp_path),), nprocs=2, start_method="spawn")
-    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    r0, r1 = run_two_ranks(_rank, tmp_path)
     assert r0["none_bad"] is None and r1["none_bad"] is None
     at = "non-finite gradients at step 7 (epoch 1)"
     tail = "; training stopped before the optimiser step, the last saved checkpoint is kept"

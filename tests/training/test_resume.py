@@ -13,7 +13,7 @@ from cocoer.callbacks import TrainingInterrupted
 from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 from cocoer.runs.jobs import FAILED, is_done, run_job
 from cocoer.train import resolve_ckpt_path, train
-from tests.support.helpers import TINY_OVERRIDES, compose_config
+from tests.support.helpers import TINY_OVERRIDES, compose_config, resumable
 
 EPOCHS = 2
 #: the tiny data gives 4 steps per epoch at batch 8: stop in the middle of epoch 2
@@ -22,13 +22,7 @@ STEPS_PER_EPOCH = 4
 
 
 def _cfg(out: Path, data_root: Path, extra: list[str] | None = None) -> DictConfig:
-    over = [
-        *TINY_OVERRIDES,
-        f"trainer.max_epochs={EPOCHS}",
-        "trainer.deterministic=true",
-        "test=false",
-        *(extra or []),
-    ]
+    over = [*TINY_OVERRIDES, *resumable(EPOCHS), *(extra or [])]
     return compose_config("train", out, data_root, over)
 
 

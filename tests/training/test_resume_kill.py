@@ -14,25 +14,14 @@ from pathlib import Path
 import torch
 
 from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
-from tests.support.helpers import TINY_OVERRIDES
+from tests.support.helpers import cli_train_args, resumable
 
 EPOCHS = 6
 
 
 def command(tmp: Path, data_root: Path, run_dir: Path, *extra: str) -> list[str]:
-    over = [
-        *TINY_OVERRIDES,
-        f"trainer.max_epochs={EPOCHS}",
-        "trainer.deterministic=true",
-        "test=false",
-        "logger=csv",
-        f"data.root={data_root}",
-        "data.synthetic=null",
-        f"paths.root_dir={tmp}",
-        f"hydra.run.dir={run_dir}",
-        *extra,
-    ]
-    return [sys.executable, "-m", "cocoer.cli.train", *over]
+    args = cli_train_args(tmp, data_root, run_dir, *resumable(EPOCHS), *extra)
+    return [sys.executable, "-m", "cocoer.cli.train", *args]
 
 
 def run_to_end(cmd: list[str]) -> None:

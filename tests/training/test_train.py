@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
+from omegaconf import DictConfig
 
 from cocoer import config_dir
 from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
@@ -117,20 +118,13 @@ def test_same_seed_same_result(tiny_emotic_root: Path, tmp_path: Path) -> None:
     assert a["val/mAP"] == b["val/mAP"]
 
 
-def test_fast_dev_run(tmp_path: Path, tiny_emotic_root: Path) -> None:
-    cfg = compose_config("train", tmp_path, tiny_emotic_root, [*TINY_OVERRIDES, "debug=fdr"])
-    with open_dict(cfg):
-        cfg.callbacks.model_checkpoint.monitor = None
-    metrics = train(cfg)
+def test_fast_dev_run(fast_dev_run_cfg: Callable[..., DictConfig]) -> None:
+    metrics = train(fast_dev_run_cfg())
     assert "train/loss_epoch" in metrics or "train/loss" in metrics
 
 
-def test_mlp_level_mapping_trains(tmp_path: Path, tiny_emotic_root: Path) -> None:
-    over = [*TINY_OVERRIDES, "debug=fdr", "model.net.mapping=mlp", "trainer.inference_mode=false"]
-    cfg = compose_config("train", tmp_path, tiny_emotic_root, over)
-    with open_dict(cfg):
-        cfg.callbacks.model_checkpoint.monitor = None
-    metrics = train(cfg)
+def test_mlp_level_mapping_trains(fast_dev_run_cfg: Callable[..., DictConfig]) -> None:
+    metrics = train(fast_dev_run_cfg("model.net.mapping=mlp", "trainer.inference_mode=false"))
     assert 0.0 <= metrics["test/mAP"] <= 100.0
 
 

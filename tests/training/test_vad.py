@@ -22,32 +22,19 @@ from sklearn.metrics import mean_absolute_error
 
 from cocoer.constants import LEVELS, VAD_NAMES
 from cocoer.data.dataset import vad_targets
-from cocoer.data.emotic import CSV_COLUMNS, read_emotic_csv, read_emotic_mat
+from cocoer.data.emotic import CSV_COLUMNS, read_emotic_csv
 from cocoer.data.records import BadSampleError, SkipReport
 from cocoer.data.synthetic import PALETTE, generate_emotic
 from cocoer.models import create_model
 from cocoer.training.losses import vad_loss, vad_predictions
 from cocoer.training.vad_metrics import vad_baseline, vad_errors, vad_lines
-
-TINY = {
-    "num_classes": 5,
-    "multi_label": True,
-    "d": 16,
-    "hfe": {
-        "backbone": "tiny_cnn",
-        "tiny_width": 4,
-        "image_size": 32,
-        "patch_size": 2,
-        "d_h": 16,
-        "heads": 2,
-    },
-    "vi": {"clip_name": "cocoer-tiny-RN", "hidden_ratio": 0.05},
-}
+from tests.support.generated_emotic import read_split
+from tests.support.tiny_models import TINY_NET
 
 
 def _net(vad: bool, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return create_model({**TINY, "vad": {"enabled": vad}}, pretrained=False).eval()
+    return create_model({**TINY_NET, "vad": {"enabled": vad}}, pretrained=False).eval()
 
 
 def _batch(n: int, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -78,10 +65,7 @@ def test_readers_give_values_that_follow_the_painted_classes(generated, fmt):
     written = {(m["image"], m["person"]): m["continuous"] for m in meta["persons"]}
     for split in ("train", "val", "test"):
         rep = SkipReport()
-        if fmt == "mat":
-            recs = read_emotic_mat(root / "Annotations" / "Annotations.mat", split, rep)
-        else:
-            recs = read_emotic_csv(root / "emotic_pre" / f"{split}.csv", split, rep)
+        recs = read_split(root, fmt, split, rep)
         assert len(rep) == 0 and recs
         for r in recs:
             got = [r.extra[d] for d in VAD_NAMES]
@@ -218,7 +202,7 @@ def test_baseline_is_the_error_of_the_training_mean():
 def test_validation_logs_the_split_mae(tmp_path):
     from cocoer.training.module import CocoERLitModule
 
-    module = CocoERLitModule(net={**TINY, "vad": {"enabled": True}})
+    module = CocoERLitModule(net={**TINY_NET, "vad": {"enabled": True}})
     gen = torch.Generator().manual_seed(3)
     batches = []
     for i, n in enumerate((4, 3, 5)):
@@ -354,7 +338,7 @@ def test_safetensors_export_gives_the_same_values(tmp_path):
     from cocoer.export.safetensors import write_export
     from cocoer.training.module import CocoERLitModule, to_plain
 
-    module = CocoERLitModule(net={**TINY, "vad": {"enabled": True}}).eval()
+    module = CocoERLitModule(net={**TINY_NET, "vad": {"enabled": True}}).eval()
     _trained_like(module)
     ckpt = tmp_path / "m.ckpt"
     torch.save(

@@ -26,8 +26,19 @@ def exit_on_clear_error(prog: str) -> Iterator[None]:
         err: object = clear_error_in(exc) or _file_error_in(exc)
         if err is None:
             raise
-        print(f"{prog}: error: {printable(str(err), 1000)}", file=sys.stderr)
+        print_error(prog, str(err))
         sys.exit(2)
+
+
+def print_error(prog: str, problem: BaseException | str, hint: str = "") -> None:
+    """``prog: error: <problem>[ (hint)]`` as one line on stderr: an OS error naming a file
+    as that file and the reason, anything else as its message, made printable (control
+    characters escaped, at most 1000 characters)."""
+    if isinstance(problem, OSError) and problem.filename is not None:
+        text = os_error_line(problem)
+    else:
+        text = printable(str(problem), 1000)
+    print(f"{prog}: error: {text}{f' ({hint})' if hint else ''}", file=sys.stderr)
 
 
 def _file_error_in(exc: BaseException) -> str | None:

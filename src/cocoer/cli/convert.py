@@ -88,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(report.summary())
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(report.to_json(), indent=2))
+        from cocoer.utils.files import atomic_write_text
+
+        atomic_write_text(args.report, json.dumps(report.to_json(), indent=2))
     if not report.ok:
         print("cocoer-convert: not written: see unexplained / dropped / mismatched above")
         return 1

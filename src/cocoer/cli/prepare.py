@@ -13,10 +13,10 @@ The work is done by :func:`cocoer.detect.prepare.prepare_dataset`.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cocoer.cli import print_error
 from cocoer.constants import ANNOTATION_FORMATS, DATASETS, DEFAULT_CSV_DIR, DETECTOR_BACKENDS
 
 __all__ = ["build_parser", "main"]
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
         )
     except (CocoerError, OSError) as exc:  # bad input (BadSampleError...), unreadable files
-        print(f"cocoer-prepare: error: {exc}", file=sys.stderr)
+        print_error("cocoer-prepare", exc)
         return 1
     print(summary.table())
     print()

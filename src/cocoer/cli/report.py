@@ -20,7 +20,13 @@ from typing import Any
 
 from cocoer.constants import LEVELS
 from cocoer.errors import CocoerError, InputError, MissingFileError
-from cocoer.utils.files import loads_json, os_error_line, printable
+from cocoer.utils.files import (
+    atomic_save_as,
+    atomic_write_text,
+    loads_json,
+    os_error_line,
+    printable,
+)
 
 
 def mechanism_rows(metrics: dict[str, Any], split: str = "test") -> list[dict[str, Any]]:
@@ -105,13 +111,14 @@ def plot(metrics: dict[str, Any], path: Path, split: str = "test") -> None:
     for ax in (ax1, ax2):
         ax.legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_save_as(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
 
 
 def write_report(run_dir: Path, split: str = "test") -> dict[str, Path]:
     """Write ``mechanism.{md,csv,png}`` into ``run_dir``; returns their paths."""
     import csv
+    import io
 
     path = run_dir / "metrics.json"
     if not path.is_file():
@@ -132,11 +139,12 @@ def write_report(run_dir: Path, split: str = "test") -> dict[str, Path]:
             "run on generated data with planted conflicts"
         )
     out = {k: run_dir / f"mechanism.{k}" for k in ("md", "csv", "png")}
-    out["md"].write_text(markdown(rows), encoding="utf-8")
-    with out["csv"].open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["table", "row", "value"])
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_text(out["md"], markdown(rows))
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=["table", "row", "value"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out["csv"], table.getvalue())
     plot(metrics, out["png"], split)
     return out
 

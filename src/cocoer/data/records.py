@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cocoer.errors import InputError
+from cocoer.utils.files import atomic_write_text
 
 #: Pixel box ``(x1, y1, x2, y2)`` in the ORIGINAL image frame.
 BBox = tuple[float, float, float, float]
@@ -143,10 +144,7 @@ class SkipReport:
 
     def write(self, path: str | Path) -> Path:
         """Write the report as JSON to ``path``; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: str | Path) -> SkipReport:

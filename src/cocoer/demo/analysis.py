@@ -9,7 +9,6 @@ writes for the same file and model. Bad input never raises: it becomes the messa
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import threading
@@ -166,7 +165,7 @@ class DemoAnalyser:
         out_dir = self._request_dir()
         stem = Path(name).stem or "photo"
         json_path = out_dir / f"{stem}.json"
-        json_path.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        result.save_json(json_path)
         notes = ""
         figures: list[str] = []
         if req.saliency and req.engine == PYTORCH:

@@ -78,15 +78,16 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cocoer.cli import print_error
     from cocoer.errors import CocoerError
 
     try:
         return run(args)
     except ImportError as exc:
-        print(f"cocoer-demo: error: {exc} (install the demo extra: cocoer[demo])", file=sys.stderr)
+        print_error("cocoer-demo", exc, "install the demo extra: cocoer[demo]")
         return 2
     except CocoerError as exc:
-        print(f"cocoer-demo: error: {exc}", file=sys.stderr)
+        print_error("cocoer-demo", exc)
         return 2
 
 

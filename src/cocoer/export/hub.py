@@ -23,8 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from cocoer.hub.config import (
     build_hub_config,
     read_json_file,
 )
+from cocoer.utils.files import atomic_folder
 
 
 @dataclass(frozen=True)
@@ -140,33 +139,15 @@ def write_hub_folder(
         config = build_hub_config(hp, thr.tolist(), rule=rule, source=origin, detector=detector)
     except ValueError as exc:
         raise InputError(source, f"cannot describe this model ({exc})") from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         weights = tmp / WEIGHTS_NAME
         save_file(net_state, str(weights), metadata={"format": "pt"})
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         read_hub_folder(tmp)  # the folder must load before it is published
         sha, size = _sha256(weights), weights.stat().st_size
         info = RunInfo(metrics=run_metrics, run_config=run_config, repo_id=repo_id)
         (tmp / CARD_NAME).write_text(render_card(config, info, sha, size), encoding="utf-8")
-        mask = _umask()
-        for f in (weights, tmp / CONFIG_NAME, tmp / CARD_NAME):
-            os.chmod(f, 0o666 & ~mask)
-        os.chmod(tmp, 0o777 & ~mask)
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return HubFolder(out, sha, size)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def push_to_hub(folder: str | os.PathLike[str], repo_id: str, private: bool = True) -> str:

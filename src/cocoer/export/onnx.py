@@ -43,6 +43,7 @@ from cocoer.errors import InputError, check_choice
 from cocoer.export import DEFAULT_OPSET
 from cocoer.models.cocoer import CocoER
 from cocoer.models.heads import LevelMappings
+from cocoer.utils.files import atomic_save_as
 
 #: Layout version of the metadata written below.
 METADATA_VERSION = 1
@@ -219,14 +220,15 @@ def finalize(path: Path, metadata: dict[str, str], out_path: Path) -> tuple[bool
         model.metadata_props.add(key=key, value=value)
     external = model.ByteSize() > PROTOBUF_LIMIT - 2**20
     data_name = out_path.name + ".data"
-    if out_path.exists():
-        out_path.unlink()
-    onnx.save_model(
-        model,
-        str(out_path),
-        save_as_external_data=external,
-        all_tensors_to_one_file=True,
-        location=data_name,
+    atomic_save_as(  # an external weights file is written first, beside the temporary file
+        out_path,
+        lambda tmp: onnx.save_model(
+            model,
+            str(tmp),
+            save_as_external_data=external,
+            all_tensors_to_one_file=True,
+            location=data_name,
+        ),
     )
     onnx.checker.check_model(str(out_path), full_check=False)
     return external, ([out_path.parent / data_name] if external else [])

@@ -83,7 +83,11 @@ def write_export(
     from safetensors.torch import save_file
 
     from cocoer.checkpoint.model import load_model
-    from cocoer.utils.files import apply_umask_mode, atomic_write_text, refuse_overwrite
+    from cocoer.utils.files import (
+        atomic_save_as,
+        atomic_write_text,
+        refuse_overwrite,
+    )
 
     weights, js = export_paths(out)
     refuse_overwrite([weights, js], overwrite, input_files(ckpt))
@@ -93,12 +97,6 @@ def write_export(
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     text = json.dumps(config, indent=2)
-    tmp = weights.with_name(f".{weights.name}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata={META_KEY: text})
-        apply_umask_mode(tmp)
-        os.replace(tmp, weights)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_save_as(weights, lambda tmp: save_file(tensors, str(tmp), metadata={META_KEY: text}))
     atomic_write_text(js, text + "\n")
     return weights, js

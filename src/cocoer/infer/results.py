@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cocoer.utils.files import atomic_write_text
+
 #: Version of the JSON layout written by ``cocoer-infer``.
 RESULT_FORMAT_VERSION = 1
 
@@ -130,7 +132,6 @@ class ImageResult:
 
     def save_json(self, path: str | Path) -> Path:
         """Write :meth:`to_json` to ``path`` (indented UTF-8)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
-        return path
+        return atomic_write_text(
+            path, json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+        )

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from cocoer.constants import LEVELS
 from cocoer.data.windows import denormalize
 from cocoer.models.cocoer import CocoER
+from cocoer.utils.files import atomic_save_as
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -180,9 +181,7 @@ def saliency_figure(
     label = person if person_label is None else person_label
     fig.suptitle(f"person {label}: Grad-CAM for '{cls}'{seq}", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    path = atomic_save_as(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
     return path
 

@@ -27,6 +27,7 @@ from PIL import Image
 from cocoer.constants import LEVELS
 from cocoer.errors import check_choice
 from cocoer.infer.results import ImageResult, PersonResult
+from cocoer.utils.files import atomic_save_as, atomic_write_text
 
 AVOID_SENTENCE = "Please avoid potentially inconsistent recognition result from {level}."
 #: How a level is named inside :data:`AVOID_SENTENCE`.
@@ -92,14 +93,14 @@ def export_person(
     files = {}
     for lvl in kept:
         path = out_dir / f"{lvl}.jpg"
-        crops[lvl].save(path, quality=92)
+        _save_jpeg(crops[lvl], path)
         files[lvl] = path
     single = out_dir / "single.jpg"
-    image.save(single, quality=92)
+    _save_jpeg(image, single)
     multi_text = multilevel_prompt(len(kept), class_names, multi_label)
     single_text = single_image_prompt(class_names, multi_label, dropped)
-    (out_dir / "prompt_multilevel.txt").write_text(multi_text + "\n")
-    (out_dir / "prompt_single.txt").write_text(single_text + "\n")
+    atomic_write_text(out_dir / "prompt_multilevel.txt", multi_text + "\n")
+    atomic_write_text(out_dir / "prompt_single.txt", single_text + "\n")
     root = out_dir.parent
     return {
         "person": person.index,
@@ -139,7 +140,9 @@ def export_vlm_inputs(image: Image.Image, result: ImageResult, out_dir: str | Pa
         "note": "Inputs for a VLM (paper Sec. 10.2). No request was sent anywhere.",
         "persons": entries,
     }
-    path = out_dir / "manifest.json"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return path
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    return atomic_write_text(out_dir / "manifest.json", text)
+
+
+def _save_jpeg(image: Image.Image, path: Path) -> None:
+    atomic_save_as(path, lambda tmp: image.save(tmp, format="JPEG", quality=92))

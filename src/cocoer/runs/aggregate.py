@@ -31,7 +31,7 @@ from cocoer.constants import LEVELS
 from cocoer.errors import InputError, MissingFileError
 from cocoer.runs.jobs import DONE, FAILED, METRICS
 from cocoer.runs.paper import ABLATIONS, FIRST_EXCLUDED, paper_value
-from cocoer.utils.files import loads_json, printable
+from cocoer.utils.files import atomic_save_as, atomic_write_text, loads_json, printable
 
 
 def _read_overrides(job: Path) -> list[str]:
@@ -255,8 +255,7 @@ def plot_ablation(table: pd.DataFrame, name: str, path: Path) -> Path | None:
     ax.set_xlabel(spec.param if spec else name)
     ax.set_title(spec.title if spec else name, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_save_as(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)
     return path
 
@@ -271,22 +270,22 @@ def aggregate(sweep_dir: str | Path, out: str | Path | None = None) -> str:
     jobs = collect(root)
     if jobs.empty:
         raise MissingFileError(f"no jobs found under {root}")
-    jobs.to_csv(out_dir / "jobs.csv", index=False)
+    atomic_write_text(out_dir / "jobs.csv", jobs.to_csv(index=False))
     counts = jobs["status"].value_counts().to_dict()
     md = [f"# Sweep {root}\n", "jobs: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "\n"]
     for name in [a for a in dict.fromkeys(jobs["ablation"]) if isinstance(a, str)]:
         table = ablation_table(jobs, name)
         spec = ABLATIONS.get(name)
         shown = table.drop(columns=["ours_mean", "ours_std", "paper"], errors="ignore")
-        shown.to_csv(out_dir / f"{name}.csv", index=False)
+        atomic_write_text(out_dir / f"{name}.csv", shown.to_csv(index=False))
         md += [f"\n## {spec.title if spec else name}\n", to_markdown(shown)]
         plot_ablation(table, name, out_dir / f"{name}.png")
     fe = first_excluded_table(jobs)
-    fe.to_csv(out_dir / "first_excluded.csv", index=False)
+    atomic_write_text(out_dir / "first_excluded.csv", fe.to_csv(index=False))
     md += ["\n## Table 5: first-excluded level (%)\n", to_markdown(fe)]
     failed = jobs[jobs["status"].isin(("failed", "damaged"))]
     if len(failed):
         md += ["\n## Failed jobs\n", to_markdown(failed[["job", "error"]])]
     text = "".join(md)
-    (out_dir / "tables.md").write_text(text)
+    atomic_write_text(out_dir / "tables.md", text)
     return text

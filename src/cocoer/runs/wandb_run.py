@@ -9,6 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
+from cocoer.utils.files import atomic_write_text
+
 ID_FILE = "wandb_run_id"
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -25,8 +27,7 @@ def run_id_for(run_dir: str | Path, write: bool = True) -> str:
         return path.read_text().strip()
     run_id = new_run_id()
     if write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(run_id + "\n")
+        atomic_write_text(path, run_id + "\n")
     return run_id
 
 

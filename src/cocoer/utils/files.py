@@ -5,7 +5,8 @@ and printable text.
   file in the target's folder, fsync, :func:`os.replace` (a reader sees the old or the new
   file, never half of one), with the mode the user's umask gives a new file
   (:func:`apply_umask_mode`; temporary files are created ``0600``, which would hide
-  checkpoints from the group);
+  checkpoints from the group); :func:`atomic_save_as` for writers that take a file name,
+  :func:`atomic_folder` for a folder published whole (a hub model folder);
 - :func:`loads_json`: :func:`json.loads` with a nesting limit checked before parsing (JSON
   nested 100k deep would otherwise end in a RecursionError);
 - :func:`printable`: text from a file (class names...) with control characters escaped,
@@ -18,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,22 +59,66 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     """Call ``write(f)`` on a temporary file in ``path``'s folder, then fsync it, give it the
     umask's mode and rename it over ``path`` (a reader sees the old or the new file, never
     half of one); the folder is fsynced too. A failure leaves ``path`` as it was."""
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    return atomic_save_as(path, save)
+
+
+def atomic_save_as(path: str | os.PathLike[str], save: Callable[[Path], object]) -> Path:
+    """:func:`atomic_write` for writers that take a file name (safetensors' ``save_file``,
+    ``onnx.save_model``, ``Figure.savefig``): ``save(tmp)`` writes a temporary file in
+    ``path``'s folder, which is then fsynced, given the umask's mode and renamed over
+    ``path``; the folder is fsynced too. A failure leaves ``path`` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        save(tmp)
+        _fsync_file(tmp)
         apply_umask_mode(tmp)  # mkstemp's 0600 would hide the file from the group
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
     return path
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary folder beside ``path`` for the block to fill; when the block ends, its
+    files are fsynced and given the umask's modes, and it is renamed to ``path`` (which
+    must be absent or an empty folder): a reader sees no folder or the whole one. An error
+    in the block removes the temporary folder and leaves ``path`` as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        for item in tmp.rglob("*"):
+            if item.is_file():
+                _fsync_file(item)
+                apply_umask_mode(item)
+            elif item.is_dir():
+                os.chmod(item, umask_mode(0o777))
+        os.chmod(tmp, umask_mode(0o777))
+        if path.exists():
+            path.rmdir()  # empty, or this raises and nothing is replaced
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

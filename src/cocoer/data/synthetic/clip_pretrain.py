@@ -40,6 +40,7 @@ from PIL import Image
 from cocoer.data.synthetic.render import META_NAME
 from cocoer.data.windows import load_image
 from cocoer.errors import InputError, MissingFileError
+from cocoer.utils.files import atomic_write, atomic_write_text
 
 CLIP_DIR = "cocoer_clip"
 WEIGHTS_NAME = "weights.pt"
@@ -220,10 +221,8 @@ def pretrain_synthetic_clip(
     finally:
         torch.set_num_threads(threads)
     clip.requires_grad_(True).eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f"{WEIGHTS_NAME}.{os.getpid()}.tmp"
-    torch.save(clip.state_dict(), tmp)
-    os.replace(tmp, weights)  # atomic: concurrent jobs never read half a file
+    # atomic: concurrent jobs never read half a file
+    atomic_write(weights, lambda f: torch.save(clip.state_dict(), f))
     info = {
         "key": key,
         "config": dataclasses.asdict(cfg),
@@ -232,8 +231,6 @@ def pretrain_synthetic_clip(
         "seconds": round(time.perf_counter() - t0, 2),
         "seconds_loading": round(t_load, 2),
     }
-    tmp = out_dir / f"config.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, config_path)
+    atomic_write_text(config_path, json.dumps(info, indent=1) + "\n")
     print(f"[cocoer.data] pre-trained the synthetic CLIP: {info}", flush=True)
     return weights
