@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import cocoer.data.synthetic.clip_pretrain
-import cocoer.infer.thresholds
+import cocoer.training.calibration
 import cocoer.workspace.core
 from cocoer.constants import LEVELS
 from cocoer.data.synthetic import generate_emotic
@@ -24,7 +24,8 @@ from cocoer.workspace.level_losses import LevelLoss
 
 
 @pytest.mark.parametrize(
-    ("module", "examples"), [(cocoer.infer.thresholds, 3), (cocoer.data.synthetic.clip_pretrain, 4)]
+    ("module", "examples"),
+    [(cocoer.training.calibration, 3), (cocoer.data.synthetic.clip_pretrain, 4)],
 )
 def test_doctests_run(module: ModuleType, examples: int) -> None:
     """The calibration policy and the caption drawing are documented by examples that run."""
