@@ -79,7 +79,7 @@ def test_skip_leaves_the_weights_counts_and_stops_after_too_many_in_a_row() -> N
 
 
 def test_bad_options_are_one_line_config_errors() -> None:
-    with pytest.raises(ConfigError, match=r"finite_gradients\.action = 'ignore'"):
+    with pytest.raises(ConfigError, match=r"unknown callbacks\.finite_gradients\.action 'ignore'"):
         FiniteGradients(action="ignore")
     with pytest.raises(ConfigError, match="max_skips_in_row must be >= 1"):
         FiniteGradients(max_skips_in_row=0)
