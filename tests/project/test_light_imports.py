@@ -67,8 +67,14 @@ def test_inference_imports_no_lightning():
     assert not [m for m in _loaded_after(code) if m in LIGHTNING]
 
 
-def test_the_onnx_engine_imports_no_lightning():
-    assert not [m for m in _loaded_after("import cocoer.infer.onnx_engine") if m in LIGHTNING]
+def test_the_onnx_path_imports_no_torch():
+    """The ONNX Runtime engine and what cocoer-infer --onnx runs import neither torch nor
+    Lightning (cocoer.models.preprocess, which it reads, is torch-free)."""
+    code = (
+        "import cocoer.infer.onnx_engine, cocoer.cli.infer, cocoer.infer.runner\n"
+        "import cocoer.infer.video, cocoer.infer.inputs, cocoer.models.preprocess"
+    )
+    assert _loaded_after(code) == []
 
 
 @pytest.mark.parametrize("script", sorted(ARGPARSE_SCRIPTS))
