@@ -28,7 +28,13 @@ _PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
 
 class RunDirError(CocoerError):
-    """A run directory that this process may not use (busy, finished, holds checkpoints)."""
+    """A run directory that this process may not use (busy, finished, holds checkpoints).
+    A job refused with it never ran: :func:`cocoer.runs.jobs.run_job` writes no
+    ``failed.json`` for it."""
+
+
+class ResumeMismatchError(CheckpointError, RunDirError):
+    """The checkpoint a run would resume from does not fit the model it built."""
 
 
 @contextlib.contextmanager
@@ -76,7 +82,8 @@ def check_resume_fits(model: Any, ckpt_path: str | os.PathLike[str]) -> None:
     """The state dict of ``ckpt_path`` must have the keys and shapes of ``model``'s.
 
     Raises:
-        CheckpointError: one line naming the first difference.
+        ResumeMismatchError: one line naming the first difference (a
+            :class:`~cocoer.errors.CheckpointError` and a :class:`RunDirError`).
     """
     from cocoer.checkpoint import load_cocoer_checkpoint
 
@@ -85,14 +92,14 @@ def check_resume_fits(model: Any, ckpt_path: str | os.PathLike[str]) -> None:
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
     if missing or extra:
-        raise CheckpointError(
+        raise ResumeMismatchError(
             ckpt_path,
             f"does not fit this run's model (missing {missing[:3]}, unexpected {extra[:3]}); "
             "resume with the config it was trained with",
         )
     for k, v in own.items():
         if tuple(state[k].shape) != tuple(v.shape):
-            raise CheckpointError(
+            raise ResumeMismatchError(
                 ckpt_path,
                 f"does not fit this run's model ({k} is {list(state[k].shape)} in the file, "
                 f"{list(v.shape)} here); resume with the config it was trained with",

@@ -56,10 +56,14 @@ def fsync_dir(folder: Path) -> None:
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(f)`` on a temporary file in ``path``'s folder, then fsync it, give it the
     umask's mode and rename it over ``path`` (a reader sees the old or the new file, never
-    half of one); the folder is fsynced too. A failure leaves ``path`` as it was."""
+    half of one); the folder is fsynced too. A failure leaves ``path`` as it was; an
+    OSError that names no file (a full disk while writing) is raised naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise with_filename(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -67,12 +71,25 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
             os.fsync(f.fileno())
         apply_umask_mode(tmp)  # mkstemp's 0600 would hide the file from the group
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise with_filename(exc, path) from exc
         raise
     fsync_dir(path.parent)
     return path
+
+
+def with_filename(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``exc`` itself if it names a file other than a temporary one, else an OSError of the
+    same kind naming ``path`` (the file the user will look for)."""
+    if exc.filename is not None and ".tmp" not in str(exc.filename):
+        return exc
+    try:
+        return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+    except TypeError:  # a subclass with another constructor
+        return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
