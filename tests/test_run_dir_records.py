@@ -3,7 +3,8 @@ included (conf/train.yaml has Hydra write nothing at job start; cocoer writes `.
 with its own records once the run has passed its checks). `cocoer-train` as a user runs it:
 a finished tiny run, then a resume with another model config and a plain relaunch into it;
 and the same resume into an unfinished copy of it (no `done`), which is refused by the
-checkpoint check after the model is built."""
+checkpoint check after the model is built. `cocoer-eval` into a directory that holds an
+earlier run's results is refused the same way."""
 
 from __future__ import annotations
 
@@ -85,3 +86,30 @@ def test_refused_resume_and_relaunch_leave_every_record_byte_identical(
     assert_one_line_refusal(mismatch, "does not fit this run's model")
     assert hashes(unfinished, skip=(log,)) == before
     assert (unfinished / log).read_bytes().startswith(log_before)
+
+
+def test_eval_into_a_directory_with_results_refuses_and_keeps_every_record(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "finished"
+    (run / ".hydra").mkdir(parents=True)
+    records = {
+        "metrics.json": '{"test/mAP": 41.0}',
+        ".hydra/config.yaml": "seed: 1\n",
+        ".hydra/overrides.yaml": "- seed=1\n",
+        "config.yaml": "seed: 1\n",
+    }
+    for name, text in records.items():
+        (run / name).write_text(text)
+    before = hashes(run)
+    cmd = [
+        sys.executable, "-m", "cocoer.cli.evaluate", f"ckpt_path={tmp_path / 'any.ckpt'}",
+        f"paths.root_dir={tmp_path}", f"hydra.run.dir={run}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "holds an earlier run's results (metrics.json)" in lines[0]
+    # Hydra's log file of the job is the only new file, and it is empty
+    assert {k: v for k, v in hashes(run).items() if k != "eval.log"} == before
+    assert not (run / "eval.log").exists() or (run / "eval.log").stat().st_size == 0

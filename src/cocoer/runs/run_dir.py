@@ -4,6 +4,8 @@
   second process in the same directory stops with one line (:class:`RunDirError`);
 - :func:`check_relaunch`: a relaunch into a finished directory (``done``) or into one that
   holds checkpoints, without resuming, is refused before anything is written there;
+- :func:`check_fresh_dir`: an evaluation into a directory that holds an earlier run's
+  results (``metrics.json``) is refused before anything is written there;
 - :func:`check_resume_fits`: the checkpoint a run resumes from must fit the model just built
   (same keys and shapes), checked before the run's records are (re)written, so a failed
   resume leaves the directory as it was;
@@ -75,6 +77,17 @@ def check_relaunch(run_dir: str | os.PathLike[str], resuming: bool, done: str) -
         raise RunDirError(
             f"{folder}: holds checkpoints of an unfinished run; pass ckpt_path=auto (or "
             "resume=true) to continue it, or choose another directory"
+        )
+
+
+def check_fresh_dir(run_dir: str | os.PathLike[str], results: str = "metrics.json") -> None:
+    """Refuse a run whose results would replace an earlier run's (``results`` in
+    ``run_dir``): one line, nothing written."""
+    folder = Path(run_dir)
+    if (folder / results).exists():
+        raise RunDirError(
+            f"{folder}: holds an earlier run's results ({results}); choose another "
+            "run_name or hydra.run.dir"
         )
 
 
