@@ -1,7 +1,7 @@
 """Portable model files: every artefact of a training run (checkpoint, safetensors export as a
-folder and as a file, ONNX export) loads on "another machine" (every local weight file moved
-away, another working directory) and gives the same outputs on t1.jpg; files are written
-with the mode the umask gives."""
+folder and as a file, ONNX export, hub folder) loads on "another machine" (every local
+weight file moved away, another working directory) and gives the same outputs on t1.jpg;
+files are written with the mode the umask gives."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def trained_with_local_clip(
     """A tiny run whose CLIP is initialised from a local weight file, and its exports."""
     import open_clip
 
+    from cocoer.export.hub import write_hub_folder
     from cocoer.export.onnx import export_onnx
     from cocoer.export.safetensors import write_export
     from cocoer.models.vi import register_tiny_clip_configs
@@ -59,15 +60,19 @@ def trained_with_local_clip(
         write_export(ckpt, single)
         onnx = root / "model.onnx"
         export_onnx(ckpt, onnx)
+        hub = root / "hub"
+        write_hub_folder(ckpt, hub)
     finally:
         os.umask(old)
-    return {"weights": weights, "ckpt": ckpt, "folder": folder, "single": single, "onnx": onnx}
+    art = {"weights": weights, "ckpt": ckpt, "folder": folder, "single": single, "onnx": onnx}
+    return {**art, "hub": hub}
 
 
-def _outputs_torch(path: Path) -> dict[str, np.ndarray]:
+def _outputs_torch(path: Path, hub: bool = False) -> dict[str, np.ndarray]:
     from cocoer.infer.predictor import Predictor
 
-    pred = Predictor.from_checkpoint(path, detector="opencv")
+    load = Predictor.from_pretrained if hub else Predictor.from_checkpoint
+    pred = load(path, detector="opencv")
     out = pred.model_outputs(Image.open(T1).convert("RGB"), PERSONS)
     return {k: v.numpy() for k, v in out.items()}
 
@@ -86,6 +91,7 @@ def test_every_artefact_loads_elsewhere_without_local_weight_files(
     art = trained_with_local_clip
     files = [art["ckpt"], art["folder"] / "model.safetensors", art["folder"] / "config.json"]
     files += [art["single"], art["single"].with_suffix(".json"), art["onnx"]]
+    files += [art["hub"] / "model.safetensors", art["hub"] / "config.json"]
     for f in files:  # written as the umask (022) says, not 0600
         assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
         assert str(art["weights"]).encode() not in f.read_bytes(), f"{f} names a local file"
@@ -94,8 +100,9 @@ def test_every_artefact_loads_elsewhere_without_local_weight_files(
     shutil.move(str(art["weights"]), moved)  # what another machine looks like
     try:
         monkeypatch.chdir(tmp_path)
-        for path in (art["ckpt"], art["folder"], art["single"]):
-            after = _outputs_torch(path)
+        loads = [(p, False) for p in (art["ckpt"], art["folder"], art["single"])]
+        for path, hub in [*loads, (art["hub"], True)]:
+            after = _outputs_torch(path, hub)
             for k, v in before.items():
                 np.testing.assert_array_equal(after[k], v, err_msg=f"{path}: {k}")
         onnx = _outputs_onnx(art["onnx"])

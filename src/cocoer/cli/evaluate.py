@@ -3,6 +3,9 @@
     cocoer-eval ckpt_path=run/checkpoints/last.ckpt data=emotic
     cocoer-eval --model ORG/NAME[@REVISION] data=emotic     # a hub folder or Hub repo id
 
+A run directory that holds an earlier run's ``metrics.json`` (``run_name=`` /
+``hydra.run.dir=`` of a finished run) is refused in one line; nothing is written there.
+
 ``--model NAME`` (with an optional ``--revision REV``) is resolved before Hydra starts
 (:func:`cocoer.hub.load.resolve_model`: a folder, or the Hugging Face cache) and becomes
 ``ckpt_path=<folder>``.
@@ -24,9 +27,13 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
 def _main(cfg: DictConfig) -> None:
+    from cocoer.runs.run_dir import check_fresh_dir
     from cocoer.train import evaluate, summarise
+    from cocoer.utils.provenance import write_hydra_records
 
     with exit_on_clear_error("cocoer-eval"):
+        check_fresh_dir(cfg.paths.output_dir)  # an earlier run's records stay as they are
+        write_hydra_records(cfg, cfg.paths.output_dir)
         metrics = evaluate(cfg)
     metrics["output_dir"] = cfg.paths.output_dir
     print(summarise(metrics, cfg))

@@ -30,8 +30,11 @@ from cocoer.errors import CocoerError
 from cocoer.utils.files import atomic_write_text, os_error_line, printable
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cocoer.infer.engine import Engine
-    from cocoer.infer.runner import SaliencyExport, VlmExport
+    from cocoer.infer.inputs import OutputNamer
+    from cocoer.infer.runner import OutputWriteError, RunReport, SaliencyExport, VlmExport
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,10 +158,9 @@ def run_inference(args: argparse.Namespace) -> int:
     from rich.console import Console
     from tqdm import tqdm
 
-    from cocoer.infer.inputs import InputFailure, OutputNamer, collect_inputs
-    from cocoer.infer.runner import RunReport, run_images
+    from cocoer.infer.inputs import OutputNamer, collect_inputs
+    from cocoer.infer.runner import OutputWriteError, run_images
     from cocoer.infer.summary import summary_text
-    from cocoer.infer.video import run_video
 
     console = Console(stderr=False, highlight=False)
     out = Path(args.out)
@@ -168,30 +170,83 @@ def run_inference(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     namer = OutputNamer(out, overwrite=args.overwrite)
     show = None if args.quiet else (lambda r: tqdm.write(summary_text(r)))
-    report: RunReport = run_images(
-        predictor,
-        inputs.images,
-        out,
-        saliency=_saliency_export() if args.saliency else None,
-        vlm=_vlm_export() if args.vlm else None,
-        progress=not args.no_progress,
-        on_result=show,
-        namer=namer,
-    )
-    report.failures[:0] = inputs.failures
     videos: list[dict] = []
-    from cocoer.data.records import BadSampleError
+    stopped: OutputWriteError | None = None
+    try:
+        report: RunReport = run_images(
+            predictor,
+            inputs.images,
+            out,
+            saliency=_saliency_export() if args.saliency else None,
+            vlm=_vlm_export() if args.vlm else None,
+            progress=not args.no_progress,
+            on_result=show,
+            namer=namer,
+        )
+    except OutputWriteError as exc:
+        report, stopped = exc.report, exc
+    report.failures[:0] = inputs.failures
+    if stopped is None:
+        stopped = _run_videos(
+            args, predictor, [*inputs.videos, *inputs.webcams], namer, report, videos, console
+        )
+    done = len(report.outputs) + len(videos)
+    data = report.to_json() | {"videos": videos, "skipped": len(report.failures)}
+    if stopped is not None:
+        data["stopped"] = stopped.line
+    report_error = _write_report(out, data)
+    if stopped is not None or report_error is not None:
+        raise OutputWriteError(
+            f"{stopped.line if stopped else report_error}; stopped after {done} input(s) "
+            + (
+                f"(the run report could not be written: {report_error})"
+                if report_error
+                else f"({out / REPORT} lists what was written)"
+            )
+        )
+    console.print(f"processed {done} input(s) into {printable(out)}", markup=False)
+    if report.failures:
+        console.print(f"[bold]{len(report.failures)} input(s) skipped:[/bold]")
+        for f in report.failures:
+            console.print(f"  {printable(f.path)}: {printable(f.reason)}", markup=False)
+    return 0 if done > 0 or not report.failures else 1
 
-    sources: list[Path | int] = [*inputs.videos, *inputs.webcams]
+
+def _run_videos(
+    args: argparse.Namespace,
+    predictor: Engine,
+    sources: Sequence[Path | int],
+    namer: OutputNamer,
+    report: RunReport,
+    videos: list[dict],
+    console: Console,
+) -> OutputWriteError | None:
+    """Every video / webcam in turn, into ``videos`` (a source that cannot be read: into
+    ``report``'s failures); an output that cannot be written stops them (returned)."""
+    from cocoer.data.records import BadSampleError
+    from cocoer.infer.inputs import InputFailure
+    from cocoer.infer.runner import OutputWriteError
+    from cocoer.infer.video import run_video
+
     for source in sources:
         try:
             stem = namer(source if isinstance(source, Path) else Path(f"webcam{source}"))
             rep = run_video(
-                predictor, source, out, stem, args.max_frames, progress=not args.no_progress
+                predictor,
+                source,
+                Path(args.out),
+                stem,
+                args.max_frames,
+                progress=not args.no_progress,
             )
         except BadSampleError as exc:
             report.failures.append(InputFailure(exc.where, exc.reason))
             continue
+        except OutputWriteError as exc:
+            name = f"webcam {source}" if isinstance(source, int) else str(source)
+            reason = f"stopped, outputs incomplete: {exc.line}"
+            report.failures.append(InputFailure(name, reason))
+            return exc
         console.print(
             f"{printable(rep.source)}: {rep.frames} frames, {rep.tracks} tracked persons, "
             f"{rep.fps:.2f} frames/s on {predictor.device} -> {rep.jsonl.name}, {rep.video.name}",
@@ -200,15 +255,16 @@ def run_inference(args: argparse.Namespace) -> int:
         videos.append(
             {"source": rep.source, "frames": rep.frames, "fps": rep.fps, "jsonl": str(rep.jsonl)}
         )
-    data = report.to_json() | {"videos": videos, "skipped": len(report.failures)}
-    atomic_write_text(out / REPORT, json.dumps(data, indent=2) + "\n")
-    done = len(report.outputs) + len(videos)
-    console.print(f"processed {done} input(s) into {printable(out)}", markup=False)
-    if report.failures:
-        console.print(f"[bold]{len(report.failures)} input(s) skipped:[/bold]")
-        for f in report.failures:
-            console.print(f"  {printable(f.path)}: {printable(f.reason)}", markup=False)
-    return 0 if done > 0 or not report.failures else 1
+    return None
+
+
+def _write_report(out: Path, data: dict) -> str | None:
+    """Write ``run_report.json``; None, or the line saying why it could not be written."""
+    try:
+        atomic_write_text(out / REPORT, json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        return os_error_line(exc)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error("give at least one image, folder, video or webcam index")
             code = run_inference(args)
     except CocoerError as exc:  # bad input; anything else is a bug and keeps its traceback
-        print(f"cocoer-infer: error: {printable(str(exc))}", file=sys.stderr)
+        print(f"cocoer-infer: error: {printable(str(exc), 1000)}", file=sys.stderr)
         return 2
     except OSError as exc:  # --out not writable, disk full
         print(f"cocoer-infer: error: {os_error_line(exc)}", file=sys.stderr)

@@ -73,6 +73,9 @@ def _main(cfg: DictConfig) -> float | None:
     with exit_on_clear_error("cocoer-train"):
         _publish_job(cfg)
         metrics = run_job(cfg, train, catch=multirun)
+    if metrics.get("refused"):
+        print(f"job refused: {metrics['error']}")
+        return None
     if metrics.get("failed"):
         print(f"job failed: {metrics['error']} (see {metrics['output_dir']}/failed.json)")
         return None

@@ -83,10 +83,14 @@ def annotate(image_rgb: np.ndarray, result: ImageResult, max_labels: int = 3) ->
 
 
 def save_rgb(path: str, image_rgb: np.ndarray, quality: int = 92) -> None:
-    """Write an RGB uint8 image encoded by OpenCV as its suffix says (JPEG quality for .jpg),
-    atomically (:func:`cocoer.utils.files.atomic_write_bytes`); raises OSError."""
+    """Write an RGB uint8 image, encoded by OpenCV after ``path``'s suffix (JPEG quality for
+    .jpg), atomically (:func:`cocoer.utils.files.atomic_write`); raises OSError naming
+    ``path`` (a full disk, a folder that is not writable, a suffix OpenCV cannot encode)."""
     bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(Path(path).suffix, bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    try:
+        ok, data = cv2.imencode(Path(path).suffix, bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    except cv2.error:
+        ok = False
     if not ok:
-        raise OSError(f"could not encode image {path}")
+        raise OSError(None, "OpenCV could not encode the image", str(path))
     atomic_write_bytes(path, data.tobytes())

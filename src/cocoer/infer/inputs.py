@@ -7,6 +7,7 @@ becomes an :class:`InputFailure` with the reason, listed at the end of the run.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ def collect_inputs(paths: Sequence[str | os.PathLike[str]], recursive: bool = Tr
     for raw in paths:
         text = str(raw)
         path = Path(text)
-        if text.isdigit() and not path.exists():
+        if text.isascii() and text.isdigit() and not path.exists():
             if len(text) > 4 or int(text) > MAX_WEBCAM:
                 inputs.failures.append(
                     InputFailure(text[:40], f"webcam index out of range (0 to {MAX_WEBCAM})")
@@ -100,6 +101,8 @@ def not_a_file_reason(path: Path) -> str:
 
 #: what one input writes next to its stem (images, videos, saliency, VLM exports)
 OUTPUT_SUFFIXES = (".json", "_annotated.jpg", ".jsonl", "_annotated.mp4", "_vlm")
+#: the saliency figures of a stem's persons: ``<stem>_p<i>_saliency.png``
+SALIENCY_NAME = re.compile(r"(.+)_p\d+_saliency\.png")
 #: stems no input may take: the run's own report
 RESERVED_STEMS = frozenset({"run_report"})
 
@@ -108,18 +111,17 @@ class OutputNamer:
     """Unique output stems: ``photo``, then ``photo_2``, ``photo_3``... checked against every
     stem given out in this run (case-insensitively, for case-insensitive file systems), the
     reserved names (:data:`RESERVED_STEMS`) and, unless ``overwrite``, the files already in
-    ``out_dir`` (:data:`OUTPUT_SUFFIXES`), so no input's results replace another's."""
+    ``out_dir`` when the namer is made (:func:`stems_in`), so no input's results (photos
+    and videos alike) replace another's or a file already there."""
 
     def __init__(self, out_dir: Path | None = None, overwrite: bool = False) -> None:
         self.out_dir, self.overwrite = out_dir, overwrite
         self._used: set[str] = {s.casefold() for s in RESERVED_STEMS}
+        self._taken: set[str] = set() if out_dir is None or overwrite else stems_in(out_dir)
 
     def _free(self, stem: str) -> bool:
-        if stem.casefold() in self._used:
-            return False
-        if self.out_dir is None or self.overwrite:
-            return True
-        return not any((self.out_dir / f"{stem}{s}").exists() for s in OUTPUT_SUFFIXES)
+        key = stem.casefold()
+        return key not in self._used and key not in self._taken
 
     def __call__(self, path: Path) -> str:
         base = path.stem or "input"
@@ -129,3 +131,19 @@ class OutputNamer:
             stem = f"{base}_{n}"
         self._used.add(stem.casefold())
         return stem
+
+
+def stems_in(out_dir: Path) -> set[str]:
+    """The stems (case-folded) whose outputs are in ``out_dir`` (:data:`OUTPUT_SUFFIXES`,
+    :data:`SALIENCY_NAME`); empty if it does not exist."""
+    try:
+        names = os.listdir(out_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    stems = set()
+    for name in names:
+        saliency = SALIENCY_NAME.fullmatch(name)
+        if saliency:
+            stems.add(saliency.group(1).casefold())
+        stems.update(name[: -len(s)].casefold() for s in OUTPUT_SUFFIXES if name.endswith(s))
+    return stems

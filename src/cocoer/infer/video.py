@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import cv2
 import numpy as np
@@ -23,6 +24,8 @@ from tqdm import tqdm
 from cocoer.data.records import BadSampleError
 from cocoer.infer.draw import annotate
 from cocoer.infer.engine import Engine
+from cocoer.infer.runner import OutputWriteError
+from cocoer.utils.files import os_error_line, with_filename
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -100,6 +103,37 @@ class VideoReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+T = TypeVar("T")
+
+
+def _output(path: Path, write: Callable[..., T], *args: Any) -> T:
+    """``write(*args)``, an OSError of it raised as :class:`OutputWriteError` naming the
+    file (``path`` when the error names none)."""
+    try:
+        return write(*args)
+    except OSError as exc:
+        raise OutputWriteError(os_error_line(with_filename(exc, path))) from exc
+
+
+def _open_text(path: Path) -> IO[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("w", encoding="utf-8")
+
+
+def _append(fh: IO[str], line: str) -> None:
+    """Write and flush ``line`` (a full disk shows here, not at close)."""
+    fh.write(line)
+    fh.flush()
+
+
+def _video_writer(video: Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
+    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+    writer = cv2.VideoWriter(str(video), fourcc, fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(None, "cannot open a video writer (mp4v codec unavailable?)", str(video))
+    return writer
+
+
 def run_video(
     predictor: Engine,
     source: str | Path | int,
@@ -113,13 +147,14 @@ def run_video(
 
     Raises:
         BadSampleError: the source cannot be opened or yields no frame.
+        OutputWriteError: an output cannot be written (a full disk, a folder that is not
+            writable): one line naming it; the frames before it are in ``<stem>.jsonl``.
     """
     name = f"webcam {source}" if isinstance(source, int) else str(source)
     cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
     if not cap.isOpened():
         raise BadSampleError(name, "cannot open video (unreadable file or no such device)")
     stem = stem or (f"webcam{source}" if isinstance(source, int) else Path(source).stem)
-    out_dir.mkdir(parents=True, exist_ok=True)
     fps_in = cap.get(cv2.CAP_PROP_FPS) or 25.0
     fps_in = fps_in if 0 < fps_in < 1000 else 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
@@ -132,7 +167,8 @@ def run_video(
     start = time.perf_counter()
     bar = tqdm(total=total, desc=stem, unit="frame", disable=not progress, dynamic_ncols=True)
     try:
-        with jsonl.open("w") as fh:
+        fh = _output(jsonl, _open_text, jsonl)
+        with fh:
             while max_frames is None or frames < max_frames:
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
@@ -146,13 +182,11 @@ def run_video(
                 ]
                 result.source = f"{name}#frame{frames}"
                 record = {"frame": frames, "time": frames / fps_in, **result.to_json()}
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                line = json.dumps(record, ensure_ascii=False) + "\n"
+                _output(jsonl, _append, fh, line)
                 if writer is None:
                     h, w = rgb.shape[:2]
-                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
-                    writer = cv2.VideoWriter(str(video), fourcc, fps_in, (w, h))
-                    if not writer.isOpened():
-                        raise OSError(f"cannot write video {video} (mp4v codec unavailable?)")
+                    writer = _output(video, _video_writer, video, fps_in, w, h)
                 writer.write(cv2.cvtColor(annotate(rgb, result), cv2.COLOR_RGB2BGR))
                 frames += 1
                 persons += len(result.persons)

@@ -5,7 +5,10 @@
 bookkeeping, which depends on nothing but the task's signature ``cfg -> metrics``.
 
 - ``done``: written (with the metrics) when a training job returned;
-- ``failed.json``: the exception and traceback of a job that failed;
+- ``failed.json``: the exception and traceback of a job that failed (with Hydra's
+  ``.hydra/`` records if the job failed before writing its records); a job refused before it
+  started (:class:`cocoer.runs.run_dir.RunDirError`: a busy or finished directory, a resume
+  that does not fit) writes nothing;
 - ``resume=true``: a job with a ``done`` marker is skipped (its metrics are read back), any
   other continues from its own ``checkpoints/last.ckpt`` (``ckpt_path=auto``);
 - a job that SLURM requeued (``SLURM_RESTART_COUNT`` > 0: preempted, ``scontrol requeue``,
@@ -36,9 +39,10 @@ from typing import Any
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, open_dict
 
-from cocoer.runs.run_dir import check_relaunch, run_dir_lock
+from cocoer.runs.run_dir import RunDirError, check_relaunch, run_dir_lock
 from cocoer.runs.slurm_stop import JobStopped, stop_on_sigterm
-from cocoer.utils.files import atomic_write_text, loads_json
+from cocoer.utils.files import atomic_write_text, loads_json, os_error_line
+from cocoer.utils.provenance import write_hydra_records
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,8 @@ def mark_done(run_dir: str | Path, metrics: dict[str, Any]) -> None:
 
 
 def record_failure(run_dir: str | Path, exc: BaseException) -> Path | None:
-    """Write ``failed.json`` with the exception type, message and traceback; rank zero only."""
+    """Write ``failed.json`` with the exception type, message and traceback; rank zero only.
+    None if it could not be written (the job's error stays the one reported)."""
     if not is_rank_zero():
         return None
     out = Path(run_dir)
@@ -81,7 +86,11 @@ def record_failure(run_dir: str | Path, exc: BaseException) -> Path | None:
         "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
     }
     path = out / FAILED
-    atomic_write_text(path, json.dumps(info, indent=2))
+    try:
+        atomic_write_text(path, json.dumps(info, indent=2))
+    except OSError as err:  # a full disk: the job's own error is the one to report
+        log.error("could not record the failure: %s", os_error_line(err))
+        return None
     return path
 
 
@@ -132,10 +141,18 @@ def _run_locked(cfg: DictConfig, fn: Task, catch: bool, run_dir: Path) -> dict[s
     with stop_on_sigterm() as stopped:
         try:
             metrics = fn(cfg)
+        except RunDirError as exc:  # refused before it ran: the directory keeps what it holds
+            if not catch:
+                raise
+            log.error("job refused: %s", exc)
+            return {"failed": True, "refused": True, "error": str(exc), "output_dir": str(run_dir)}
         except Exception as exc:
             if stopped():  # SLURM stops the job (requeue, preemption): not its failure
                 raise JobStopped(143) from exc
             path = record_failure(run_dir, exc)
+            if path is not None:  # a job that failed before its records: which job it was
+                with contextlib.suppress(OSError):
+                    write_hydra_records(cfg, run_dir, only_if_absent=True)
             log.error("job failed (%s: %s); recorded in %s", type(exc).__name__, exc, path)
             if not catch:
                 raise

@@ -4,6 +4,8 @@
   second process in the same directory stops with one line (:class:`RunDirError`);
 - :func:`check_relaunch`: a relaunch into a finished directory (``done``) or into one that
   holds checkpoints, without resuming, is refused before anything is written there;
+- :func:`check_fresh_dir`: an evaluation into a directory that holds an earlier run's
+  results (``metrics.json``) is refused before anything is written there;
 - :func:`check_resume_fits`: the checkpoint a run resumes from must fit the model just built
   (same keys and shapes), checked before the run's records are (re)written, so a failed
   resume leaves the directory as it was;
@@ -28,7 +30,13 @@ _PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
 
 class RunDirError(CocoerError):
-    """A run directory that this process may not use (busy, finished, holds checkpoints)."""
+    """A run directory that this process may not use (busy, finished, holds checkpoints).
+    A job refused with it never ran: :func:`cocoer.runs.jobs.run_job` writes no
+    ``failed.json`` for it."""
+
+
+class ResumeMismatchError(CheckpointError, RunDirError):
+    """The checkpoint a run would resume from does not fit the model it built."""
 
 
 @contextlib.contextmanager
@@ -72,11 +80,23 @@ def check_relaunch(run_dir: str | os.PathLike[str], resuming: bool, done: str) -
         )
 
 
+def check_fresh_dir(run_dir: str | os.PathLike[str], results: str = "metrics.json") -> None:
+    """Refuse a run whose results would replace an earlier run's (``results`` in
+    ``run_dir``): one line, nothing written."""
+    folder = Path(run_dir)
+    if (folder / results).exists():
+        raise RunDirError(
+            f"{folder}: holds an earlier run's results ({results}); choose another "
+            "run_name or hydra.run.dir"
+        )
+
+
 def check_resume_fits(model: Any, ckpt_path: str | os.PathLike[str]) -> None:
     """The state dict of ``ckpt_path`` must have the keys and shapes of ``model``'s.
 
     Raises:
-        CheckpointError: one line naming the first difference.
+        ResumeMismatchError: one line naming the first difference (a
+            :class:`~cocoer.errors.CheckpointError` and a :class:`RunDirError`).
     """
     from cocoer.checkpoint.safe_load import load_cocoer_checkpoint
 
@@ -85,14 +105,14 @@ def check_resume_fits(model: Any, ckpt_path: str | os.PathLike[str]) -> None:
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
     if missing or extra:
-        raise CheckpointError(
+        raise ResumeMismatchError(
             ckpt_path,
             f"does not fit this run's model (missing {missing[:3]}, unexpected {extra[:3]}); "
             "resume with the config it was trained with",
         )
     for k, v in own.items():
         if tuple(state[k].shape) != tuple(v.shape):
-            raise CheckpointError(
+            raise ResumeMismatchError(
                 ckpt_path,
                 f"does not fit this run's model ({k} is {list(state[k].shape)} in the file, "
                 f"{list(v.shape)} here); resume with the config it was trained with",

@@ -58,7 +58,8 @@ def fsync_dir(folder: Path) -> None:
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(f)`` on a temporary file in ``path``'s folder, then fsync it, give it the
     umask's mode and rename it over ``path`` (a reader sees the old or the new file, never
-    half of one); the folder is fsynced too. A failure leaves ``path`` as it was."""
+    half of one); the folder is fsynced too. A failure leaves ``path`` as it was; an
+    OSError that names no file (a full disk while writing) is raised naming ``path``."""
 
     def save(tmp: Path) -> None:
         with open(tmp, "wb") as f:
@@ -71,19 +72,25 @@ def atomic_save_as(path: str | os.PathLike[str], save: Callable[[Path], object])
     """:func:`atomic_write` for writers that take a file name (safetensors' ``save_file``,
     ``onnx.save_model``, ``Figure.savefig``): ``save(tmp)`` writes a temporary file in
     ``path``'s folder, which is then fsynced, given the umask's mode and renamed over
-    ``path``; the folder is fsynced too. A failure leaves ``path`` as it was."""
+    ``path``; the folder is fsynced too. A failure leaves ``path`` as it was; an OSError
+    that names no file (a full disk) is raised naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise with_filename(exc, path) from exc
     tmp = Path(name)
     try:
         save(tmp)
         _fsync_file(tmp)
         apply_umask_mode(tmp)  # mkstemp's 0600 would hide the file from the group
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise with_filename(exc, path) from exc
         raise
     fsync_dir(path.parent)
     return path
@@ -119,6 +126,17 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())
+
+
+def with_filename(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``exc`` itself if it names a file other than a temporary one, else an OSError of the
+    same kind naming ``path`` (the file the user will look for)."""
+    if exc.filename is not None and ".tmp" not in str(exc.filename):
+        return exc
+    try:
+        return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+    except TypeError:  # a subclass with another constructor
+        return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
