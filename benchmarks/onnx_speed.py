@@ -1,10 +1,11 @@
 """Benchmark: PyTorch eager against ONNX Runtime (fp32 and dynamic int8) on this CPU, per
-sample at B = 1 and B = 16, for the paper model (conf/model/cocoer_paper.yaml) and the
-authors-size model (conf/model/cocoer_authors_eval.yaml), random weights, 224 px; and
+sample at B = 1, 4 and 16 (``--batches``), for the paper model (conf/model/cocoer_paper.yaml)
+and the authors-size model (conf/model/cocoer_authors_eval.yaml), random weights, 224 px; and
 ``cocoer-infer`` end to end (detection included) in images per second on real photos for
 both engines. Same thread count for both runtimes (``--threads``, default 2).
 
-    python benchmarks/onnx_speed.py [--threads 2] [--repeat 3] [--out benchmarks/results]
+    python benchmarks/onnx_speed.py [--threads 2] [--repeat 3] [--batches 1 4 16]
+                                    [--models paper authors] [--out benchmarks/results]
     python benchmarks/onnx_speed.py --quick      # the tiny model only (a smoke run)
 
 Writes ``onnx_speed.json``; ``ratios.ort_over_torch`` is the paper model's PyTorch time /
@@ -30,13 +31,13 @@ import torch
 from omegaconf import OmegaConf
 
 from cocoer import config_dir
-from cocoer.export.loading import net_from_config
 from cocoer.export.onnx import OUTPUTS, build_metadata, export_net, finalize, quantize_int8
+from cocoer.models import create_model
 from cocoer.models.cocoer import CocoER
 from cocoer.utils.timing import best_of_interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
-BATCHES = (1, 16)
+BATCHES = (1, 4, 16)
 PRESETS = {"paper": "cocoer_paper", "authors": "cocoer_authors_eval", "tiny": "cocoer_tiny"}
 
 
@@ -47,7 +48,7 @@ def build_model(preset: str, image_size: int) -> CocoER:
     cfg = OmegaConf.to_container(node, resolve=True)
     assert isinstance(cfg, dict)
     torch.manual_seed(0)
-    return net_from_config({str(k): v for k, v in cfg.items()}, PRESETS[preset]).eval()
+    return create_model({str(k): v for k, v in cfg.items()}, pretrained=False).eval()
 
 
 def inputs(n: int, size: int) -> dict[str, np.ndarray]:
@@ -70,8 +71,10 @@ def session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def bench_model(preset: str, size: int, work: Path, threads: int, repeat: int) -> dict[str, Any]:
-    """Export fp32 + int8, check parity, time the three runtimes at B = 1 and 16."""
+def bench_model(
+    preset: str, size: int, work: Path, threads: int, repeat: int, batches: tuple[int, ...]
+) -> dict[str, Any]:
+    """Export fp32 + int8, check parity, time the three runtimes at each of ``batches``."""
     net = build_model(preset, size)
     res: dict[str, Any] = {"parameters": sum(p.numel() for p in net.parameters())}
     seconds: dict[str, float] = {}
@@ -91,7 +94,7 @@ def bench_model(preset: str, size: int, work: Path, threads: int, repeat: int) -
     sessions = {v: session(p, threads) for v, p in paths.items()}
     per_sample: dict[str, dict[str, float]] = {"torch_eager": {}, "ort_fp32": {}, "ort_int8": {}}
     diffs: dict[str, float] = {}
-    for b in BATCHES:
+    for b in batches:
         x = inputs(b, size)
         xt = {k: torch.from_numpy(v) for k, v in x.items()}
         with torch.inference_mode():
@@ -183,13 +186,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
+    ap.add_argument(
+        "--models", nargs="+", choices=("paper", "authors"), default=["paper", "authors"]
+    )
     ap.add_argument("--quick", action="store_true", help="tiny model at 64 px only")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import onnxruntime as ort
 
-    models = {"tiny": 64} if args.quick else {"paper": 224, "authors": 224}
+    models = {"tiny": 64} if args.quick else dict.fromkeys(args.models, 224)
+    batches = tuple(args.batches)
     result: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
@@ -198,6 +206,8 @@ def main() -> None:
             "torch": torch.__version__,
             "onnxruntime": ort.__version__,
             "load_average_before": os.getloadavg(),
+            "timing": f"the three runtimes interleaved, one call each per round, best of "
+            f"{args.repeat} rounds after one warm-up round",
         },
         "models": {},
     }
@@ -206,7 +216,9 @@ def main() -> None:
         first = next(iter(models))
         for name, size in models.items():
             print(f"[{name}] export + timing ...", flush=True)
-            result["models"][name] = bench_model(name, size, work, args.threads, args.repeat)
+            result["models"][name] = bench_model(
+                name, size, work, args.threads, args.repeat, batches
+            )
         main_model = result["models"][first]
         print("[end to end] ...", flush=True)
         result["end_to_end"] = safe_end_to_end(
@@ -224,7 +236,7 @@ def main() -> None:
     for name, m in result["models"].items():
         t = m["per_sample_ms"]
         suffix = "" if name == first else f"_{name}"
-        for b in BATCHES:
+        for b in batches:
             tag = "" if b == 1 else f"_b{b}"
             ratios[f"ort_over_torch{tag}{suffix}"] = round(
                 t["torch_eager"][str(b)] / t["ort_fp32"][str(b)], 3
