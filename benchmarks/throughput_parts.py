@@ -24,7 +24,7 @@ from cocoer.losses import emo_loss
 from cocoer.models.factory import model_config
 
 #: peak dense bf16 tensor FLOP/s (vendor figures) of the devices the floor is projected on
-PEAK_BF16 = {"A100": 312e12, "H100 SXM": 989e12, "H200": 989e12}
+PEAK_BF16 = {"A100": 312e12, "H100 SXM": 989e12, "H100 PCIe": 756e12, "H200": 989e12}
 PRESETS = {"paper": "cocoer_paper", "tiny": "cocoer_tiny"}
 
 

@@ -193,10 +193,10 @@ def step_section(
 
 
 def _gpu_family(name: str) -> str:
-    for key in ("A100", "H200", "H100"):
-        if key in name:
-            return "H100 SXM" if key == "H100" else key
-    return name
+    """The key of :data:`PEAK_BF16` for a CUDA device name (``NVIDIA H100 80GB HBM3``)."""
+    if "H100" in name:
+        return "H100 PCIe" if "PCIe" in name else "H100 SXM"
+    return next((key for key in ("A100", "H200") if key in name), name)
 
 
 def speed_options(lit: Any, step: Step, p: dict[str, Any], device: torch.device) -> dict:
@@ -338,6 +338,8 @@ def floor(step_flops: float, res: dict[str, Any], loader_best: dict[str, float])
     """The GPU floor from the measured FLOPs, and what bounds it."""
     out = {}
     for name, peak in PEAK_BF16.items():
+        if name in ("H100 PCIe", "H200"):  # the floor table: A100 and H100 SXM
+            continue
         rate = {u: peak * u / step_flops for u in (1.0, 0.35)}
         out[name] = {
             "peak_bf16_tflops": peak / 1e12,
