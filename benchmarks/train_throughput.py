@@ -15,7 +15,8 @@ Measures, for the model of ``--profile`` (docs/performance.md explains every fig
 The machine's load is recorded before and after; on a shared machine the figures are lower
 bounds (``machine.shared``).
 
-    python benchmarks/train_throughput.py                   # CPU, paper model, small batches
+    python benchmarks/train_throughput.py                   # CPU, paper model, B = 1, 2
+    python benchmarks/train_throughput.py --batches 1 2 4 --workers 0 1 2   # more, idle machine
     python benchmarks/train_throughput.py --profile gpu     # one GPU: writes results/gpu.json
     python benchmarks/train_throughput.py --profile quick --out /tmp/q.json   # smoke (tiny)
     python benchmarks/train_throughput.py --profile gpu --dry-run   # gpu's code paths, tiny, CPU
@@ -61,9 +62,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 EMOTIC_TRAIN_PERSONS = 23_266
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu": {
-        "preset": "paper", "size": 224, "device": "cpu", "batches": [1, 2, 4], "compare_batch": 1,
-        "workers": [0, 1, 2], "images": 96, "image_side": [400, 640], "loader_batch": 32,
-        "loader_repeat": 2, "repeat": 1, "e2e_steps": 1, "e2e_batches": [1, 2, 4],
+        "preset": "paper", "size": 224, "device": "cpu", "batches": [1, 2], "compare_batch": 1,
+        "workers": [0], "images": 96, "image_side": [400, 640], "loader_batch": 32,
+        "loader_repeat": 2, "repeat": 1, "e2e_steps": 1, "e2e_batches": [1, 2],
         "e2e_workers": 0, "epoch": 0, "e2e_interleaved": True, "compile": False,
         "bf16": False, "channels_last": False,
         "out": RESULTS / "train_throughput.json",
@@ -326,7 +327,11 @@ def end_to_end(p: dict[str, Any], root: Path, step: Step, res: dict[str, Any]) -
     """(c) once per batch size of ``e2e_batches`` after the step section (the GPU profile: an
     EMOTIC-sized epoch is too long to interleave); one warm-up step first."""
     t = {}
+    too_big = {r["batch"] for r in res.get("step_alone", []) if r.get("out_of_memory")}
     for b in p["e2e_batches"]:
+        if b in too_big or any(b > o for o in too_big):
+            print(f"end to end B={b}: skipped (the step ran out of memory)", flush=True)
+            continue
         run = e2e_run(p, root, step, b)
         step(batch_on(b, p["size"], step.device))  # warm-up (allocations, kernels)
         t[f"e2e B={b}"] = timed(run, step.device)
@@ -378,12 +383,19 @@ def main() -> None:
         "interleaved; default --out: results/speed_options_<profile>.json",
     )
     ap.add_argument("--repeat", type=int, default=None, help="timed rounds of the steps")
+    ap.add_argument("--batches", type=int, nargs="+", help="batch sizes of (b) and (c)")
+    ap.add_argument("--workers", type=int, nargs="+", help="worker counts of (a)")
     args = ap.parse_args()
     p = dict(PROFILES[args.profile])
     if args.compile is not None:
         p["compile"] = args.compile == "on"
     if args.repeat is not None:
         p["repeat"] = args.repeat
+    if args.batches:
+        p["batches"] = p["e2e_batches"] = sorted(args.batches)
+        p["compare_batch"] = min(p["compare_batch"], max(args.batches))
+    if args.workers:
+        p["workers"] = args.workers
     if args.speed_options_only:
         p["out"] = RESULTS / f"speed_options_{args.profile}.json"
     if args.dry_run:
