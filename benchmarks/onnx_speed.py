@@ -1,10 +1,11 @@
 """Benchmark: PyTorch eager against ONNX Runtime (fp32 and dynamic int8) on this CPU, per
-sample at B = 1 and B = 16, for the paper model (conf/model/cocoer_paper.yaml) and the
-authors-size model (conf/model/cocoer_authors_eval.yaml), random weights, 224 px; and
+sample at B = 1, 4 and 16 (``--batches``), for the paper model (conf/model/cocoer_paper.yaml)
+and the authors-size model (conf/model/cocoer_authors_eval.yaml), random weights, 224 px; and
 ``cocoer-infer`` end to end (detection included) in images per second on real photos for
 both engines. Same thread count for both runtimes (``--threads``, default 2).
 
-    python benchmarks/onnx_speed.py [--threads 2] [--repeat 3] [--out benchmarks/results]
+    python benchmarks/onnx_speed.py [--threads 2] [--repeat 3] [--batches 1 4 16]
+                                    [--models paper authors] [--out benchmarks/results]
     python benchmarks/onnx_speed.py --quick      # the tiny model only (a smoke run)
 
 Writes ``onnx_speed.json``; ``ratios.ort_over_torch`` is the paper model's PyTorch time /
@@ -36,7 +37,7 @@ from cocoer.models.cocoer import CocoER
 from cocoer.utils.timing import best_of_interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
-BATCHES = (1, 16)
+BATCHES = (1, 4, 16)
 PRESETS = {"paper": "cocoer_paper", "authors": "cocoer_authors_eval", "tiny": "cocoer_tiny"}
 
 
@@ -70,8 +71,17 @@ def session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def bench_model(preset: str, size: int, work: Path, threads: int, repeat: int) -> dict[str, Any]:
-    """Export fp32 + int8, check parity, time the three runtimes at B = 1 and 16."""
+def bench_model(
+    preset: str,
+    size: int,
+    work: Path,
+    threads: int,
+    repeat: int,
+    batches: tuple[int, ...],
+    parity_only: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """Export fp32 + int8, check parity at each of ``batches`` and ``parity_only``, time the
+    three runtimes at each of ``batches``."""
     net = build_model(preset, size)
     res: dict[str, Any] = {"parameters": sum(p.numel() for p in net.parameters())}
     seconds: dict[str, float] = {}
@@ -91,7 +101,7 @@ def bench_model(preset: str, size: int, work: Path, threads: int, repeat: int) -
     sessions = {v: session(p, threads) for v, p in paths.items()}
     per_sample: dict[str, dict[str, float]] = {"torch_eager": {}, "ort_fp32": {}, "ort_int8": {}}
     diffs: dict[str, float] = {}
-    for b in BATCHES:
+    for b in sorted(set(batches) | set(parity_only)):
         x = inputs(b, size)
         xt = {k: torch.from_numpy(v) for k, v in x.items()}
         with torch.inference_mode():
@@ -104,6 +114,8 @@ def bench_model(preset: str, size: int, work: Path, threads: int, repeat: int) -
             diffs[f"{v}_B{b}_order_agreement"] = float(
                 (got["order"] == ref["order"].numpy()).all(1).mean()
             )
+        if b not in batches:
+            continue
 
         def eager(xt: dict[str, torch.Tensor] = xt) -> None:
             with torch.inference_mode():
@@ -113,7 +125,8 @@ def bench_model(preset: str, size: int, work: Path, threads: int, repeat: int) -
             f"ort_{v}": (lambda s=sess, x=x: s.run(None, x)) for v, sess in sessions.items()
         }
         # the three runtimes alternate within each round: a change of load hits them alike
-        for name, t in best_of_interleaved(runs, repeat).items():
+        # (the parity run above was each one's warm-up at this batch size)
+        for name, t in best_of_interleaved(runs, repeat, warmup=0).items():
             per_sample[name][str(b)] = t / b
     res["per_sample_ms"] = {
         k: {b: round(1e3 * t, 2) for b, t in v.items()} for k, v in per_sample.items()
@@ -183,13 +196,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
+    ap.add_argument(
+        "--parity-batches",
+        type=int,
+        nargs="*",
+        default=[],
+        help="batch sizes checked against PyTorch but not timed",
+    )
+    ap.add_argument(
+        "--models", nargs="+", choices=("paper", "authors"), default=["paper", "authors"]
+    )
     ap.add_argument("--quick", action="store_true", help="tiny model at 64 px only")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import onnxruntime as ort
 
-    models = {"tiny": 64} if args.quick else {"paper": 224, "authors": 224}
+    models = {"tiny": 64} if args.quick else dict.fromkeys(args.models, 224)
+    batches = tuple(args.batches)
     result: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
@@ -198,6 +223,8 @@ def main() -> None:
             "torch": torch.__version__,
             "onnxruntime": ort.__version__,
             "load_average_before": os.getloadavg(),
+            "timing": f"the three runtimes interleaved, one call each per round, best of "
+            f"{args.repeat} rounds after the parity run (the warm-up)",
         },
         "models": {},
     }
@@ -206,7 +233,9 @@ def main() -> None:
         first = next(iter(models))
         for name, size in models.items():
             print(f"[{name}] export + timing ...", flush=True)
-            result["models"][name] = bench_model(name, size, work, args.threads, args.repeat)
+            result["models"][name] = bench_model(
+                name, size, work, args.threads, args.repeat, batches, tuple(args.parity_batches)
+            )
         main_model = result["models"][first]
         print("[end to end] ...", flush=True)
         result["end_to_end"] = safe_end_to_end(
@@ -224,7 +253,7 @@ def main() -> None:
     for name, m in result["models"].items():
         t = m["per_sample_ms"]
         suffix = "" if name == first else f"_{name}"
-        for b in BATCHES:
+        for b in batches:
             tag = "" if b == 1 else f"_b{b}"
             ratios[f"ort_over_torch{tag}{suffix}"] = round(
                 t["torch_eager"][str(b)] / t["ort_fp32"][str(b)], 3

@@ -25,7 +25,7 @@ from cocoer.training.module import CocoERLitModule
 from cocoer.training.optim import build_optimizer
 
 #: peak dense bf16 tensor FLOP/s (vendor figures) of the devices the floor is projected on
-PEAK_BF16 = {"A100": 312e12, "H100 SXM": 989e12, "H200": 989e12}
+PEAK_BF16 = {"A100": 312e12, "H100 SXM": 989e12, "H100 PCIe": 756e12, "H200": 989e12}
 PRESETS = {"paper": "cocoer_paper", "tiny": "cocoer_tiny"}
 
 
@@ -34,9 +34,31 @@ def load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        block = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return {}
+    pairs = (line.split(":", 1) for line in block.splitlines() if ":" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def cpu_name() -> str:
+    """e.g. ``AMD EPYC (AuthenticAMD family 23 model 1)``, or the platform's processor."""
+    info = cpuinfo()
+    if not info:
+        return platform.processor() or "unknown CPU"
+    return (
+        f"{info.get('model name', '?')} ({info.get('vendor_id', '?')} family "
+        f"{info.get('cpu family', '?')} model {info.get('model', '?')})"
+    )
+
+
 def machine(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "cpu": cpu_name(),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
@@ -118,11 +140,12 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
 
 
 def interleaved(
-    runs: dict[str, Callable[[], object]], device: torch.device, repeat: int
+    runs: dict[str, Callable[[], object]], device: torch.device, repeat: int, warm_up: bool = True
 ) -> dict[str, float]:
     """Best time of each run over ``repeat`` rounds, the runs alternating within a round (so a
-    change of machine load hits all of them alike); one untimed warm-up round first."""
-    for fn in runs.values():
+    change of machine load hits all of them alike); one untimed warm-up round first unless
+    ``warm_up`` is false (the caller warmed them up)."""
+    for fn in runs.values() if warm_up else ():
         fn()
     best = {k: float("inf") for k in runs}
     for _ in range(repeat):
@@ -147,10 +170,33 @@ def flops_per_sample(step: Step, batch: dict[str, Tensor]) -> dict[str, float]:
     return {"forward": fwd.get_total_flops() / n, "train_step": train.get_total_flops() / n}
 
 
+def _status_gib(field: str) -> float | None:
+    """A size field of /proc/self/status (``VmRSS``, ``VmHWM``) in GiB; None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024 / 2**30
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's peak resident set size (``VmHWM``) to its current size (Linux:
+    writing 5 to /proc/self/clear_refs); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def memory(step: Step, batch: dict[str, Tensor]) -> dict[str, float]:
     """Bytes of the step: parameters, gradients, Adam state, and the activations saved for
-    backward (counted exactly with saved-tensor hooks, storages counted once); on CUDA also the
-    allocator's peak."""
+    backward (counted exactly with saved-tensor hooks, storages counted once); the measured
+    peak: on CUDA the allocator's peak, on the CPU the process's peak resident set size
+    during the step (``VmHWM`` reset just before it; it includes the parameters, the Adam
+    state, the Python heap and oneDNN's workspaces) and the resident size before it."""
     lit, dev = step.lit, step.device
     params = sum(p.numel() * p.element_size() for p in lit.parameters())
     trainable = sum(p.numel() * p.element_size() for p in lit.parameters() if p.requires_grad)
@@ -166,6 +212,8 @@ def memory(step: Step, batch: dict[str, Tensor]) -> dict[str, float]:
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
+    rss_before = _status_gib("VmRSS")
+    rss_reset = dev.type == "cpu" and reset_peak_rss()
     step.opt.zero_grad(set_to_none=True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss = step.loss(batch)
@@ -180,6 +228,10 @@ def memory(step: Step, batch: dict[str, Tensor]) -> dict[str, float]:
     }
     if dev.type == "cuda":
         out["cuda_peak_allocated_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+    peak_rss = _status_gib("VmHWM")
+    if rss_reset and peak_rss is not None and rss_before is not None:
+        out["cpu_rss_before_step_gib"] = rss_before
+        out["cpu_peak_rss_during_step_gib"] = peak_rss
     return {k: round(v, 3) for k, v in out.items()}
 
 
@@ -224,10 +276,17 @@ def workspace_share(step: Step, batch: dict[str, Tensor], repeat: int) -> dict[s
     }
 
 
-def data_modules(root: Path, size: int, batch: int, workers: int) -> dict[str, EmoticDataModule]:
-    """Today's loader (PIL) and the windows cache, same data, augmentation on."""
+LOADERS = ("pil", "windows_cache")
+
+
+def data_modules(
+    root: Path, size: int, batch: int, workers: int, which: tuple[str, ...] = LOADERS
+) -> dict[str, EmoticDataModule]:
+    """Today's loader (``pil``) and the windows cache (``windows_cache``), same data,
+    augmentation on."""
     out = {}
-    for name, cache in (("pil", False), ("windows_cache", True)):
+    for name in which:
+        cache = name == "windows_cache"
         dm = EmoticDataModule(
             root,
             image_size=size,

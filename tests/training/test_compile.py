@@ -49,6 +49,7 @@ def _assert_same(a: dict, b: dict) -> None:
         scale = max(float(a[k].abs().max()), 1e-6)
         errors[k] = float((a[k] - b[k].contiguous()).abs().max()) / scale
     worst = max(errors, key=errors.__getitem__)
+    print(f"worst relative difference {errors[worst]:.2e} ({worst}; tolerance {TOL:.0e})")
     assert errors[worst] <= TOL, (worst, errors[worst], sorted(errors.values())[-5:])
 
 
