@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 
 import numpy as np
@@ -37,11 +36,8 @@ def test_emotic_generation_is_deterministic(tmp_path):
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
 
 
-def test_emotic_coverage_conflicts_and_speed(tmp_path):
-    t0 = time.perf_counter()
+def test_emotic_coverage_and_conflicts(tmp_path):
     summary = generate_emotic(tmp_path, 400, 100, 100, seed=0, conflict_rate=0.25)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 20, f"600 images took {elapsed:.1f}s"
     assert summary["images"] == {"train": 400, "val": 100, "test": 100}
     meta = json.loads((tmp_path / "cocoer_synthetic_meta.json").read_text())
     persons = meta["persons"]
