@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from cocoer import config_dir
 from cocoer.cli import exit_on_clear_error
+from cocoer.cli.hydra_help import help_text, wants_help
 from cocoer.configs import register_resolvers
 
 register_resolvers()
@@ -61,7 +62,20 @@ def model_override(argv: list[str]) -> list[str]:
     return [*rest, f"ckpt_path='{folder}'"]
 
 
+#: the first line of ``cocoer-eval --help``
+SUMMARY = "test a checkpoint, export or hub model on a split of a dataset"
+
+
 def main() -> None:
+    if wants_help(sys.argv[1:]):
+        print(
+            help_text(
+                "cocoer-eval",
+                "test a checkpoint, export or hub model on a split of a dataset",
+                config_dir(),
+            )
+        )
+        return
     with exit_on_clear_error("cocoer-eval"):
         sys.argv[1:] = model_override(sys.argv[1:])
     _main()

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cocoer import config_dir
 from cocoer.cli import exit_on_clear_error
+from cocoer.cli.hydra_help import help_text, wants_help
 from cocoer.configs import register_resolvers
 
 register_resolvers()
@@ -87,7 +88,20 @@ def _main(cfg: DictConfig) -> float | None:
     return float(value) if value is not None else None  # for Hydra sweepers
 
 
+#: the first line of ``cocoer-train --help``
+SUMMARY = "train (and test) a CocoER model on a dataset; -m runs a sweep"
+
+
 def main() -> None:
+    if wants_help(sys.argv[1:]):
+        print(
+            help_text(
+                "cocoer-train",
+                "train (and test) a CocoER model on a dataset; -m runs a sweep",
+                config_dir(),
+            )
+        )
+        return
     child = ddp_child_argv(sys.argv, os.environ)
     if child is not None:
         sys.argv = child

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cocoer.errors import ConfigError, config_error_line
-from cocoer.models.cocoer import CocoERConfig
+from cocoer.models.config import CocoERConfig
 from cocoer.training.config import TrainingOptions
 
 # The options live next to the modules they configure (one place per option and per

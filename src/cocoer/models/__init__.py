@@ -4,8 +4,8 @@ Build a model with :func:`create_model` (a preset name, a :class:`CocoERConfig` 
 mapping such as a checkpoint's ``net`` hyper-parameters).
 
 The names below are imported on first attribute access, so that the torch-free modules of
-the package (:mod:`cocoer.models.preprocess`, read by the ONNX Runtime engine) can be
-imported without torch.
+the package (:mod:`cocoer.models.preprocess`, read by the ONNX Runtime engine, and
+:mod:`cocoer.models.config`, read by the Hydra schema) can be imported without torch.
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cocoer.models.cocoer import CocoER, CocoERConfig
+    from cocoer.models.cocoer import CocoER
+    from cocoer.models.config import CocoERConfig, HFEConfig, VIConfig
     from cocoer.models.factory import NO_DOWNLOAD, create_model, list_presets, model_config
-    from cocoer.models.hfe import HFEConfig
-    from cocoer.models.vi import VIConfig
 
 _LAZY: dict[str, str] = {
     "NO_DOWNLOAD": "cocoer.models.factory",
     "CocoER": "cocoer.models.cocoer",
-    "CocoERConfig": "cocoer.models.cocoer",
-    "HFEConfig": "cocoer.models.hfe",
-    "VIConfig": "cocoer.models.vi",
+    "CocoERConfig": "cocoer.models.config",
+    "HFEConfig": "cocoer.models.config",
+    "VIConfig": "cocoer.models.config",
     "create_model": "cocoer.models.factory",
     "list_presets": "cocoer.models.factory",
     "model_config": "cocoer.models.factory",

@@ -22,19 +22,8 @@ from typing import cast
 from torch import Tensor, nn
 
 from cocoer.errors import InputError, MissingFileError, WeightFileError, check_choice
+from cocoer.models.config import BACKBONES, TORCHVISION_BACKBONES
 from cocoer.utils.torch_files import check_views, load_weights_only, zip_problem
-
-#: name -> (torchvision constructor, weights enum name, output channels)
-TORCHVISION_BACKBONES: dict[str, tuple[str, str, int]] = {
-    "resnet18": ("resnet18", "ResNet18_Weights", 512),
-    "resnet34": ("resnet34", "ResNet34_Weights", 512),
-    "resnet50": ("resnet50", "ResNet50_Weights", 2048),
-    "resnet101": ("resnet101", "ResNet101_Weights", 2048),
-    "resnet152": ("resnet152", "ResNet152_Weights", 2048),
-    "vgg16": ("vgg16", "VGG16_Weights", 512),
-    "densenet161": ("densenet161", "DenseNet161_Weights", 2208),
-}
-BACKBONES: tuple[str, ...] = (*TORCHVISION_BACKBONES, "tiny_cnn")
 
 
 class TinyCNN(nn.Module):

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import torch
-from omegaconf import MISSING
 from torch import Tensor, nn
 
 from cocoer.constants import CAER_S_CLASSES, EMOTIC_CATEGORIES
-from cocoer.errors import ConfigError, check_choice
+from cocoer.models.config import CocoERConfig
 from cocoer.models.heads import (
-    FUSION_STYLES,
-    INPUT_ACTIVATIONS,
-    MAPPINGS,
     FusionHead,
     GenericLevelMappings,
     LevelMappings,
 )
-from cocoer.models.hfe import BOX_QUANTIZATIONS, HFE, HFEConfig
+from cocoer.models.hfe import HFE
 from cocoer.models.preprocess import PreprocessConfig
-from cocoer.models.vad import VADConfig, VADHead
-from cocoer.models.vi import VIConfig, VIModule
-from cocoer.workspace import Workspace, WorkspaceConfig
-from cocoer.workspace.level_losses import LOSS_KINDS, LevelLoss
+from cocoer.models.vad import VADHead
+from cocoer.models.vi import VIModule
+from cocoer.workspace import Workspace
+from cocoer.workspace.level_losses import LevelLoss
 
 
 def default_class_names(num_classes: int) -> tuple[str, ...]:
@@ -46,66 +41,6 @@ def class_names_of(cfg: CocoERConfig) -> tuple[str, ...]:
     if len(names) != cfg.num_classes:
         raise ValueError(f"{len(names)} class names for {cfg.num_classes} classes")
     return names
-
-
-@dataclass
-class CocoERConfig:
-    """Options of :class:`CocoER` (the ``model.net`` node of the Hydra config).
-
-    num_classes: k (required). multi_label: EMOTIC-style (True) or single-label (False),
-    required. class_names: prompt vocabulary (defaults by k). d: width of z_m, z_t.
-    loss_kind: ``bce`` | ``l2`` (multi-label) or ``ce`` (single-label): L_hier (default by
-    multi_label). mapping: structure of FFN0 in the level mappings: ``fc`` (the paper's;
-    closed-form inner step) or ``mlp`` (deeper, per-sample autograd inner step; Fig. 3).
-    hfe / vi / workspace: the options of the parts. vad: the optional valence / arousal /
-    dominance head (:class:`~cocoer.models.vad.VADConfig`, off: the paper's model).
-
-    The authors' released code (docs/method.md section 9): level_input_activation ``none``
-    | ``gelu`` (a GELU before FFN0's Linear, as the authors' ``cls_HFE_*.0``; the inner step
-    then uses |GELU(x)|^2, M14); fusion_style ``cocoer`` | ``authors`` (FFN2 with a leading
-    GELU and two more LayerNorms, F2/F3, see :class:`FusionHead`); box_quantization ``none``
-    | ``int224`` (body / head boxes rounded to integers of the S x S frame before the
-    position embedding, P6); preprocess: how inference windows are made for this model
-    (channel order, box rounding: :class:`cocoer.models.preprocess.PreprocessConfig`, kept as
-    ``model.preprocess`` and applied by ``cocoer-infer``, P1/P5).
-
-    Build a model with :func:`cocoer.models.create_model`, which also takes a preset name
-    or a plain mapping (e.g. the ``net`` hyper-parameters of a checkpoint).
-    """
-
-    num_classes: int = MISSING
-    multi_label: bool = MISSING
-    class_names: list[str] | None = None
-    d: int = 256
-    loss_kind: str | None = None
-    mapping: str = "fc"
-    hfe: HFEConfig = field(default_factory=HFEConfig)
-    vi: VIConfig = field(default_factory=VIConfig)
-    workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
-    level_input_activation: str = "none"  # none | gelu (M14)
-    fusion_style: str = "cocoer"  # cocoer | authors (F2/F3)
-    box_quantization: str = "none"  # none | int224 (P6)
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)  # P1, P5
-    vad: VADConfig = field(default_factory=VADConfig)  # cocoer extension, off in the paper
-
-    def check(self, where: str = "") -> None:
-        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + its path)
-        when a value of this node or of ``hfe`` / ``vi`` / ``workspace`` / ``preprocess`` is
-        out of range or not one of its choices (each node checks its own fields)."""
-        if self.d < 1:
-            raise ConfigError(f"{where}d = {self.d} must be >= 1")
-        check_choice(f"{where}mapping", self.mapping, MAPPINGS)
-        if self.loss_kind is not None:
-            check_choice(f"{where}loss_kind", self.loss_kind, LOSS_KINDS)
-        check_choice(
-            f"{where}level_input_activation", self.level_input_activation, INPUT_ACTIVATIONS
-        )
-        check_choice(f"{where}fusion_style", self.fusion_style, FUSION_STYLES)
-        check_choice(f"{where}box_quantization", self.box_quantization, BOX_QUANTIZATIONS)
-        self.hfe.check(f"{where}hfe.")
-        self.vi.check(f"{where}vi.")
-        self.workspace.check(f"{where}workspace.")
-        PreprocessConfig.from_any(self.preprocess).check(f"{where}preprocess.")
 
 
 class CocoER(nn.Module):

@@ -21,10 +21,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cocoer.errors import check_choice
+from cocoer.models.config import FUSION_STYLES, INPUT_ACTIVATIONS, MAPPINGS
 
 LN_EPS = 1e-5
-INPUT_ACTIVATIONS = ("none", "gelu")
-FUSION_STYLES = ("cocoer", "authors")
 
 
 @dataclass
@@ -140,9 +139,6 @@ class LevelMappings(nn.Module):
         if params == "linear":
             return h_hat_new * gamma + self.ln_bias
         return h_hat_new * (gamma - eta * d_gamma) + (self.ln_bias - eta * d_beta)
-
-
-MAPPINGS = ("fc", "mlp")
 
 
 class PerSampleLayerNorm(nn.LayerNorm):

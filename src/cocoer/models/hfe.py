@@ -19,25 +19,25 @@ model-level ``box_quantization`` (P6).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cocoer.errors import ConfigError, check_choice
-from cocoer.models.backbones import BACKBONES, build_backbone
-from cocoer.models.norms import BACKBONE_NORMS, use_per_sample_batchnorm
+from cocoer.errors import check_choice
+from cocoer.models.backbones import build_backbone
+from cocoer.models.config import (
+    ATTN_VALUES,
+    BOX_QUANTIZATIONS,
+    MLP_ACTIVATIONS,
+    POS_INJECTIONS,
+    POS_SAMPLINGS,
+    HFEConfig,
+)
+from cocoer.models.norms import use_per_sample_batchnorm
 from cocoer.models.position import authors_position
-
-POS_SAMPLINGS = ("cocoer", "authors")
-POS_INJECTIONS = ("tokens", "qk")
-ATTN_VALUES = ("normed", "raw")
-KV_SOURCES = ("updated", "initial")
-MLP_ACTIVATIONS = ("gelu", "silu")
-LN_AFTER = ("none", "shared")
-BOX_QUANTIZATIONS = ("none", "int224")
 
 
 def patchify(fmap: Tensor, p: int) -> Tensor:
@@ -221,65 +221,6 @@ class CrossLevelBlock(nn.Module):
             x_q, x_k = x_q + pos_x, x_k + pos_ctx
         x = x + self.attn(x_q, x_k, x_v)
         return x + self.mlp(self.norm_mlp(x))
-
-
-@dataclass
-class HFEConfig:
-    """Options of :class:`HFE` (the ``model.net.hfe`` node of the Hydra config).
-
-    backbone: backbone name (one network per level, not shared); pretrained /
-    weights_path: ImageNet weights (download) or a local file; image_size: S of the
-    windows (fixes the feature map size); patch_size: p; d_h: token width; heads /
-    head_dim / mlp_ratio / depth / dropout: the cross-level attention blocks;
-    tiny_width: channel width of the project's ``tiny_cnn`` backbone.
-
-    The options after ``tiny_width`` reproduce the authors' released code (docs/method.md
-    section 9; defaults: the paper's method): backbone_norm ``running`` | ``per_sample``
-    (every BatchNorm uses each image's own statistics, M2); pos_sampling ``cocoer`` |
-    ``authors`` (M5, see :class:`PositionEmbedding2D`); pos_injection ``tokens`` | ``qk``,
-    attn_value ``normed`` | ``raw``, mlp_activation ``gelu`` | ``silu`` (M6, M7, M10, see
-    :class:`CrossLevelBlock`); kv_source ``updated`` | ``initial`` (body and head attend the
-    projected context before any block at every depth, M8); ln_after ``none`` | ``shared``
-    (one LayerNorm(d_h) ``hfe.ln_after`` on the three levels' tokens after the blocks, M13).
-    """
-
-    backbone: str = "resnet50"
-    pretrained: bool = False
-    weights_path: str | None = None
-    image_size: int = 224
-    patch_size: int = 2
-    d_h: int = 1024
-    heads: int = 3
-    head_dim: int | None = None
-    mlp_ratio: float = 2.0
-    depth: int = 1
-    dropout: float = 0.0
-    tiny_width: int = 16
-    backbone_norm: str = "running"  # running | per_sample (M2)
-    pos_sampling: str = "cocoer"  # cocoer | authors (M5)
-    pos_injection: str = "tokens"  # tokens | qk (M6)
-    attn_value: str = "normed"  # normed | raw (M7)
-    kv_source: str = "updated"  # updated | initial (M8)
-    mlp_activation: str = "gelu"  # gelu | silu (M10)
-    ln_after: str = "none"  # none | shared (M13)
-
-    def check(self, where: str = "") -> None:
-        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + name) when
-        a size is < 1 or a choice is unknown."""
-        for name in ("image_size", "patch_size", "d_h", "heads", "depth"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}{name} = {getattr(self, name)} must be >= 1")
-        for name, choices in (
-            ("backbone", BACKBONES),
-            ("backbone_norm", BACKBONE_NORMS),
-            ("pos_sampling", POS_SAMPLINGS),
-            ("pos_injection", POS_INJECTIONS),
-            ("attn_value", ATTN_VALUES),
-            ("kv_source", KV_SOURCES),
-            ("mlp_activation", MLP_ACTIVATIONS),
-            ("ln_after", LN_AFTER),
-        ):
-            check_choice(f"{where}{name}", getattr(self, name), choices)
 
 
 class HFE(nn.Module):

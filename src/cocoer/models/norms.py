@@ -16,8 +16,6 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-BACKBONE_NORMS = ("running", "per_sample")
-
 
 class PerSampleBatchNorm2d(nn.BatchNorm2d):
     """A BatchNorm2d normalised with each sample's own statistics over (H, W).

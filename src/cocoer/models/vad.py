@@ -19,8 +19,6 @@ paper presets then build no extra parameter and return no extra output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
@@ -28,17 +26,6 @@ from cocoer.constants import VAD_NAMES, VAD_RANGE
 
 #: Outputs of the head, in the order of :data:`cocoer.constants.HEAD_NAMES` (G, t, c, b, h).
 VAD_OUTPUTS = ("vad_G", "vad_t", "vad_levels")
-
-
-@dataclass
-class VADConfig:
-    """Options of :class:`VADHead` (``model.net.vad``).
-
-    enabled: build the head and return ``vad_G``, ``vad_t`` and ``vad_levels`` (default off:
-    the paper's model).
-    """
-
-    enabled: bool = False
 
 
 class VADHead(nn.Module):

@@ -19,7 +19,7 @@ tests and the CPU smoke run).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -28,14 +28,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cocoer.constants import IMAGENET_MEAN, IMAGENET_STD
-from cocoer.errors import ConfigError, check_choice
+from cocoer.models.config import (
+    VIConfig,
+)
 
 PROMPT_TEMPLATE = "This photo shows {} emotion."
 _TINY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "resources" / "clip"
-VI_FEATURES = ("product", "repeat")
-CLIP_INPUTS = ("renormalize", "passthrough")
-VI_INPUT_ACTIVATIONS = ("none", "gelu")
-CLIP_PRECISIONS = ("fp32", "fp16")
 
 
 class _OpenCLIPModel(Protocol):
@@ -72,50 +70,6 @@ def build_clip(
         pretrained = str(weights_path)
     device = torch.get_default_device()
     return open_clip.create_model(name, pretrained=pretrained or None, device=device)
-
-
-@dataclass
-class VIConfig:
-    """Options of :class:`VIModule` (the ``model.net.vi`` node of the Hydra config).
-
-    clip_name / clip_pretrained / clip_weights_path: which CLIP and its weights (an
-    open_clip pretrained tag, downloaded, or a local file); tau: the multi-label
-    pseudo-label threshold; feature: ``product`` (rows w_j * U, the paper) or ``repeat``
-    (U repeated k times, the authors' released code, docs/method.md section 9); hidden_ratio:
-    FFN1's hidden width as a fraction of k*D.
-
-    The authors' released code (docs/method.md section 9): clip_input ``renormalize`` (the
-    ImageNet-normalised window is mapped back to [0, 1] and normalised with CLIP's
-    statistics) or ``passthrough`` (it goes to CLIP as is, V2); input_activation ``none`` |
-    ``gelu`` (a GELU on the V-I feature before FFN1, the authors' ``VI_ffn.0``, V6);
-    clip_precision ``fp32`` | ``fp16`` (CLIP's weights in float16 on CUDA, as the authors'
-    ``clip.load`` does on a GPU, V3; on the CPU CLIP always runs in float32; the weights are
-    converted on the first CUDA forward, so a state dict saved afterwards holds CLIP in
-    float16).
-    """
-
-    clip_name: str = "RN50"
-    clip_pretrained: str | None = None
-    clip_weights_path: str | None = None
-    tau: float = 0.3
-    feature: str = "product"
-    hidden_ratio: float = 0.25
-    clip_input: str = "renormalize"  # renormalize | passthrough (V2)
-    input_activation: str = "none"  # none | gelu (V6)
-    clip_precision: str = "fp32"  # fp32 | fp16 (V3; CUDA only, the CPU stays fp32)
-
-    def check(self, where: str = "") -> None:
-        """Raise :class:`~cocoer.errors.ConfigError` naming the field (``where`` + name) when
-        tau is outside (0, 1) or a choice is unknown."""
-        if not 0 < self.tau < 1:
-            raise ConfigError(f"{where}tau = {self.tau} must be in (0, 1)")
-        for name, choices in (
-            ("feature", VI_FEATURES),
-            ("clip_input", CLIP_INPUTS),
-            ("input_activation", VI_INPUT_ACTIVATIONS),
-            ("clip_precision", CLIP_PRECISIONS),
-        ):
-            check_choice(f"{where}{name}", getattr(self, name), choices)
 
 
 class VIModule(nn.Module):

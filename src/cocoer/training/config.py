@@ -16,11 +16,24 @@ from typing import Any
 
 from cocoer.constants import CALIBRATION_RULES, LEVELS
 from cocoer.errors import ConfigError, check_choice
-from cocoer.training.losses import LossWeights
 
 #: ``main``: the whole model with L_emo; ``prealign``: only W of the V-I module, with the
 #: cosine loss to the mean text embedding of the ground-truth classes (section 3).
 STAGES = ("main", "prealign")
+
+
+@dataclass
+class LossWeights:
+    """beta_c, beta_b, beta_h, beta_t, beta_G and alpha of L_emo (also the base of the
+    config schema ``cocoer.configs.schema.LossConfig``)."""
+
+    beta_c: float = 1.0
+    beta_b: float = 1.0
+    beta_h: float = 1.0
+    beta_t: float = 1.0
+    beta_G: float = 1.0
+    alpha: float = 0.1
+    beta_vad: float = 1.0  # weight of L_vad (only with the VAD head, section 10)
 
 
 @dataclass

@@ -3,28 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from cocoer.constants import LEVEL_SHORT, LEVELS
+from cocoer.training.config import LossWeights
 from cocoer.workspace.level_losses import LevelLoss
-
-
-@dataclass
-class LossWeights:
-    """beta_c, beta_b, beta_h, beta_t, beta_G and alpha of L_emo (also the base of the
-    config schema ``cocoer.configs.schema.LossConfig``)."""
-
-    beta_c: float = 1.0
-    beta_b: float = 1.0
-    beta_h: float = 1.0
-    beta_t: float = 1.0
-    beta_G: float = 1.0
-    alpha: float = 0.1
-    beta_vad: float = 1.0  # weight of L_vad (only with the VAD head, section 10)
 
 
 def emo_loss(

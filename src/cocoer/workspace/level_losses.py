@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cocoer.errors import check_choice
+from cocoer.workspace.config import LOSS_KINDS
 
 #: Weight of a class with positives in EMOTIC's dynamic weighting: w = 1 / ln(n + 1.2).
 EMOTIC_C = 1.2
 #: Weight of a class without positives.
 EMOTIC_EMPTY_WEIGHT = 1e-4
-LOSS_KINDS = ("bce", "l2", "ce")
 
 
 def emotic_batch_weights(y: Tensor) -> Tensor:

@@ -28,9 +28,9 @@ import torch
 from torch import Tensor
 
 from cocoer.errors import check_choice
+from cocoer.workspace.config import QP_METHODS
 
 QPMethod = Literal["closed_form", "qpth", "pgd"]
-QP_METHODS: tuple[str, ...] = ("closed_form", "qpth", "pgd")
 
 
 def qp_objective(K: Tensor, f: Tensor, lam: Tensor) -> Tensor:
