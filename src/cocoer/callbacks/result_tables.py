@@ -13,6 +13,7 @@ the module.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import warnings
@@ -26,21 +27,20 @@ from torchmetrics.classification import MultilabelAveragePrecision
 
 from cocoer.constants import LEVELS
 from cocoer.runs.paper import FIRST_EXCLUDED as PAPER_FIRST_EXCLUDED
+from cocoer.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 
 def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` (dicts with the same keys) as ``<path>.csv`` and ``<path>.json``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".json").write_text(json.dumps(rows, indent=2))
-    if not rows:
-        path.with_suffix(".csv").write_text("")
-        return
-    with path.with_suffix(".csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(rows, indent=2))
+    table = io.StringIO(newline="")
+    if rows:
+        writer = csv.DictWriter(table, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    atomic_write_text(path.with_suffix(".csv"), table.getvalue())
 
 
 def per_class_ap_rows(ap: Tensor | None, names: Sequence[str]) -> list[dict[str, Any]]:

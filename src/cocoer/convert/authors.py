@@ -59,6 +59,7 @@ from torch import Tensor
 
 from cocoer.checkpoint.weight_files import read_state_dict
 from cocoer.convert.report import ConversionReport
+from cocoer.utils.files import atomic_write
 
 __all__ = [
     "AUTHORS_SWITCHES",
@@ -460,9 +461,4 @@ def save_converted_checkpoint(
         "pytorch-lightning_version": lightning.__version__,
         "cocoer_conversion": report.to_json() if report is not None else None,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: torch.save(ckpt, f))
