@@ -37,14 +37,16 @@ COMMON = [f"trainer.max_epochs={EPOCHS}", "test=false", "logger=wandb"]
 #: Once the job has stalled the test shortens its limit (`scontrol update`) to one minute
 #: past its run time, so the job reaches it within about two minutes however slow the
 #: machine was (slurmctld checks limits every 30 s); requeued, it gets 30 minutes back.
-TIME_LIMIT = ["hydra.launcher.timeout_min=10", "hydra.launcher.signal_delay_s=60"]
+#: SLURM checks time limits and warning signals periodically (about once a minute): the
+#: warning comes 120 s before the limit, so that at least one check falls between them.
+TIME_LIMIT = ["hydra.launcher.timeout_min=10", "hydra.launcher.signal_delay_s=120"]
 
 
 def _limit_at_run_time_plus_a_minute(slurm: dict[str, str], job_id: str) -> None:
     run_time = job_fields(slurm, job_id)["RunTime"]  # [D-]HH:MM:SS
     days, _, hms = run_time.rpartition("-")
     h, m, s = (int(x) for x in hms.split(":"))
-    minutes = int(days or 0) * 1440 + h * 60 + m + (1 if s else 0) + 1
+    minutes = int(days or 0) * 1440 + h * 60 + m + (1 if s else 0) + 2
     scontrol(slurm, "update", f"JobId={job_id}", f"TimeLimit={minutes}")
 
 

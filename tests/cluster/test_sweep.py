@@ -51,8 +51,13 @@ def test_sweep_runs_as_slurm_jobs_fails_one_aggregates_and_skips_done_jobs(
     again = run_sweep(conf, tmp_path, slurm, *args, "resume=true")
     assert again.returncode == 0, again.stderr[-3000:]
     for a in ("0.0", "0.1"):
-        new_id = slurm_id(jobs[a])
-        assert new_id != ids[a]
-        assert f"resume: already done, skipped {jobs[a]}" in job_log(sweep, new_id)
+        # a skipped job leaves its records (.hydra included) as they were: its new SLURM
+        # job is found by its log
+        assert slurm_id(jobs[a]) == ids[a]
+        skipped = f"resume: already done, skipped {jobs[a]}"
+        new_ids = [
+            d.name for d in (sweep / ".submitit").iterdir() if skipped in job_log(sweep, d.name)
+        ]
+        assert len(new_ids) == 1 and new_ids[0] != ids[a], new_ids
         assert (jobs[a] / "done").read_text() == done_before[a]
     assert (jobs["-1.0"] / "failed.json").is_file()
