@@ -103,6 +103,12 @@ def test_requeued_and_timed_out_jobs_resume_to_the_uninterrupted_weights(
         wait_for(timed_out / "stalled", limit)
         limited = slurm_id(timed_out)
         _limit_at_run_time_plus_a_minute(slurm, limited)
+        # the warning SLURM sends signal_delay_s before the limit (its periodic check can
+        # deliver it together with the kill on this one-node cluster): sent now, as SLURM would
+        warn = subprocess.run(
+            ["scancel", "--signal=USR2", limited], env=slurm, capture_output=True, text=True
+        )
+        assert warn.returncode == 0, warn.stderr
         # once requeued, the job gets its time back (the limit counts from each start)
         wait_until(lambda: job_fields(slurm, limited)["Restarts"] == "1", limit)
         scontrol(slurm, "update", f"JobId={limited}", "TimeLimit=30")
