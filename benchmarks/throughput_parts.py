@@ -20,7 +20,6 @@ from cocoer.callbacks.speed import SpeedConfig, apply_speed_options
 from cocoer.data import EmoticDataModule
 from cocoer.data.tensor_augment import finish_batch
 from cocoer.models.factory import model_config
-from cocoer.training.losses import emo_loss
 from cocoer.training.module import CocoERLitModule
 from cocoer.training.optim import build_optimizer
 
@@ -107,17 +106,7 @@ class Step:
         lit = self.lit
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             out = lit.net(batch)
-            terms = emo_loss(
-                lit.net.level_loss,
-                out["logits_levels"],
-                out["logits_t"],
-                out["logits_G"],
-                out["delta_sq"],
-                batch["labels"],
-                lit.loss_weights,
-                lit.dynamic_weights,
-                lit.detach_level_terms,
-            )
+            terms = lit.emo_terms(batch, out)
         return terms["loss"]
 
     def __call__(self, batch: dict[str, Tensor]) -> None:

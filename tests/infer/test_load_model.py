@@ -16,22 +16,10 @@ import torch
 from cocoer.checkpoint.model import load_model
 from cocoer.errors import CheckpointError
 from cocoer.models import create_model
+from tests.support.tiny_models import TINY_NET
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {
-    "num_classes": 5,
-    "multi_label": True,
-    "d": 16,
-    "hfe": {
-        "backbone": "tiny_cnn",
-        "tiny_width": 4,
-        "image_size": 32,
-        "patch_size": 2,
-        "d_h": 16,
-        "heads": 2,
-    },
-    "vi": {"clip_name": "cocoer-tiny-RN", "hidden_ratio": 0.05},
-}
+TINY = TINY_NET
 THRESHOLDS = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.55])
 
 

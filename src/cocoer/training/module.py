@@ -155,16 +155,11 @@ class CocoERLitModule(L.LightningModule):
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return self.net(batch)
 
-    def _step(
-        self, batch: Mapping[str, Tensor], stage: str
-    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        bs, sync = batch["labels"].shape[0], stage != "train"
-        if self.prealign:
-            out, loss = self.net.vi.prealign_step(batch["context"], batch["labels"])
-            self.log(f"{stage}/loss", loss.detach(), prog_bar=True, batch_size=bs, sync_dist=sync)
-            return out, {"loss": loss}
-        out = self.net(batch)
-        terms = emo_loss(
+    def emo_terms(
+        self, batch: Mapping[str, Tensor], out: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """L_emo and its terms (docs/method.md section 5) for the model's outputs ``out``."""
+        return emo_loss(
             self.net.level_loss,
             out["logits_levels"],
             out["logits_t"],
@@ -175,6 +170,17 @@ class CocoERLitModule(L.LightningModule):
             self.dynamic_weights,
             self.detach_level_terms,
         )
+
+    def _step(
+        self, batch: Mapping[str, Tensor], stage: str
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        bs, sync = batch["labels"].shape[0], stage != "train"
+        if self.prealign:
+            out, loss = self.net.vi.prealign_step(batch["context"], batch["labels"])
+            self.log(f"{stage}/loss", loss.detach(), prog_bar=True, batch_size=bs, sync_dist=sync)
+            return out, {"loss": loss}
+        out = self.net(batch)
+        terms = self.emo_terms(batch, out)
         terms = vad_step(self, out, batch, terms, stage)  # L_vad and its errors (VAD head only)
         each: dict[str, Any] = {"on_step": stage == "train", "on_epoch": True}
         each.update(batch_size=bs, sync_dist=sync)
