@@ -89,7 +89,7 @@ bench: ## benchmarks: workspace vs reference/qpth, model forward, data loading
 	$(PYTHON) benchmarks/workspace_speed.py
 	$(PYTHON) benchmarks/data_speed.py
 
-bench-train: ## training throughput of the paper model on this CPU, B = 1, 2 (benchmarks/results/train_throughput.json)
+bench-train: ## training throughput of the paper model on this CPU, B = 1, 2, 4; 3 min idle (benchmarks/results/train_throughput.json)
 	$(PYTHON) benchmarks/train_throughput.py --profile cpu
 
 bench-gpu: ## training throughput on one GPU, EMOTIC-sized epoch included (benchmarks/results/gpu.json)

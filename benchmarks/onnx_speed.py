@@ -264,9 +264,10 @@ def main() -> None:
     result["ratios"] = ratios
     result["machine"]["load_average_after"] = os.getloadavg()
     cpus = os.cpu_count() or 1
+    own = torch.get_num_threads()  # the 1-minute load after counts this run's own threads
     loads = (
         result["machine"]["load_average_before"][0],
-        result["machine"]["load_average_after"][0],
+        result["machine"]["load_average_after"][0] - own,
     )
     result["machine"]["shared"] = max(loads) > 0.5 * cpus
     out = Path(args.out)
