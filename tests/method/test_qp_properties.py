@@ -5,7 +5,8 @@ inputs.
 
 Properties: the objective is within 1e-6 (relative to the problem's scale) of the exact
 minimum; lambda*(cK, cf) = lambda*(K, f) for c = 2^j (exact scaling: bitwise) and for
-c = 10^j (rounded scaling: to 1e-6 where lambda* is well conditioned); gradients equal
+c = 10^j (rounded scaling: to 1e-6 in float64; in float32 to 1e-6 or 8 eps cond(K), the
+solve's own rounding, whichever is larger); gradients equal
 central finite differences where the solution is differentiable; every value and gradient
 is finite.
 """
@@ -157,11 +158,19 @@ def _run(seed, q, k_kind, f_kind, dtype, data) -> None:
     two = 2.0 ** round(c_exp * 3.3219)  # 2^j with 2^j ~ 10^c_exp
     lam2 = simplex_qp(K * two, f * two, "closed_form")
     assert torch.equal(lam2, lam), (k_kind, f_kind, two)
-    # rounded scaling by 10^j: the same answer to 1e-6 (all these kinds are well-conditioned
-    # or exactly degenerate; near-duplicates sit far below the singularity threshold)
+    # rounded scaling by 10^j: the same answer to 1e-6. In float32 the rounding of cK and cf
+    # and of the solve itself moves lambda* by up to about cond(K) * eps (1.6e-6 for a random
+    # K with cond(K) = 250 at c = 10, where the float32 solve at c = 1 is itself 1.5e-6 from
+    # float64), so there the bound grows with cond(K) for the kinds that are not exactly
+    # degenerate (near-duplicates sit far below the singularity threshold)
     ten = 10.0**c_exp
     lam10 = simplex_qp(K * ten, f * ten, "closed_form")
-    assert (lam10 - lam).abs().max() <= 1e-6, (k_kind, f_kind, ten, lam, lam10)
+    tol = torch.full((K.shape[0],), 1e-6, dtype=torch.float64)
+    if dtype == torch.float32 and k_kind in ("random", "near_duplicated", "diagonal"):
+        cond = torch.linalg.cond(K.double()).nan_to_num(float("inf"))
+        tol = torch.clamp(8 * torch.finfo(dtype).eps * cond, min=1e-6)
+    gap10 = (lam10 - lam).abs().amax(-1).double()
+    assert (gap10 <= tol).all(), (k_kind, f_kind, ten, gap10, tol)
 
 
 @settings(max_examples=125, deadline=None, suppress_health_check=[HealthCheck.too_slow])
