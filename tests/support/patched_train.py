@@ -38,7 +38,7 @@ def inject_nan(from_epoch: int, rank: int | None = None) -> None:
 def slow_saves(marker: str) -> None:
     import torch
 
-    from cocoer import checkpoint_io
+    from cocoer.training import checkpoint_io
 
     def write(checkpoint: dict[str, Any], f: IO[bytes]) -> None:
         if checkpoint.get("epoch", 0) < 1:
