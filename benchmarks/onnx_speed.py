@@ -34,7 +34,7 @@ from cocoer import config_dir
 from cocoer.export.onnx import OUTPUTS, build_metadata, export_net, finalize, quantize_int8
 from cocoer.models import create_model
 from cocoer.models.cocoer import CocoER
-from cocoer.utils.timing import best_of_interleaved
+from cocoer.utils.timing import best_of_interleaved, machine_was_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 4, 16)
@@ -263,13 +263,12 @@ def main() -> None:
             )
     result["ratios"] = ratios
     result["machine"]["load_average_after"] = os.getloadavg()
-    cpus = os.cpu_count() or 1
-    own = torch.get_num_threads()  # the 1-minute load after counts this run's own threads
-    loads = (
+    result["machine"]["shared"] = machine_was_shared(
         result["machine"]["load_average_before"][0],
-        result["machine"]["load_average_after"][0] - own,
+        result["machine"]["load_average_after"][0],
+        torch.get_num_threads(),
+        os.cpu_count() or 1,
     )
-    result["machine"]["shared"] = max(loads) > 0.5 * cpus
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "onnx_speed_quick.json" if args.quick else "onnx_speed.json"

@@ -57,6 +57,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from cocoer.callbacks.speed import SpeedConfig
 from cocoer.data.synthetic import generate_emotic
 from cocoer.data.tensor_augment import finish_batch
+from cocoer.utils.timing import machine_was_shared
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EMOTIC_TRAIN_PERSONS = 23_266
@@ -450,10 +451,9 @@ def save(res: dict[str, Any], out: Path) -> None:
     after = load()
     m = res["machine"]
     m["load_after"] = after
-    # the 1-minute load after the run counts this benchmark's own threads: only the rest is
-    # other work
-    others_after = after[0] - (m.get("torch_threads") or 1)
-    m["shared"] = max(m["load_before"][0], others_after) > 0.5 * (m["cpus"] or 1)
+    m["shared"] = machine_was_shared(
+        m["load_before"][0], after[0], m.get("torch_threads") or 1, m["cpus"] or 1
+    )
     res.setdefault("complete", False)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")

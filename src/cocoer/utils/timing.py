@@ -34,3 +34,10 @@ def best_of_interleaved(
             fn()
             best[name] = min(best[name], time.perf_counter() - t)
     return best
+
+
+def machine_was_shared(load_before: float, load_after: float, own_threads: int, cpus: int) -> bool:
+    """Whether other work loaded the machine during a benchmark: the 1-minute load average
+    before it, or the one after it less the benchmark's own ``own_threads`` busy threads (which
+    the load after still counts), above half of ``cpus``."""
+    return max(load_before, load_after - own_threads) > 0.5 * max(cpus, 1)
